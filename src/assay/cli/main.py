@@ -1,0 +1,29 @@
+"""`assay`: the entry point. Errors become one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from assay.cli import models, run
+from assay.errors import AssayError
+
+app = typer.Typer(
+    name="assay",
+    help="Run, benchmark and choose open-source language models on your own machine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models.app, name="models")
+app.command(name="run")(run.run)
+
+
+def main() -> None:
+    # Typer handles usage errors (exit 2) and Ctrl-C itself; assay's own errors surface here.
+    try:
+        app()
+    except AssayError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(exc.exit_code)

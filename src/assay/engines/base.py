@@ -1,0 +1,149 @@
+"""The engine boundary that the CLI, the server and the bench all consume.
+
+An Engine loads a model file into a LoadedModel; a LoadedModel turns chat messages or a raw
+prompt into a stream of Chunks. The last chunk of every stream carries the finish reason and
+the usage, so a consumer that only wants the totals reads the last chunk.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load a model. None means the engine's documented default."""
+
+    threads: int | None = None
+    context_size: int | None = None
+    gpu_layers: int = 0
+    max_default_context: int = 4096
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling for one request. temperature 0 is greedy (and deterministic)."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    seed: int | None = None
+    max_tokens: int | None = 512
+    stop: tuple[str, ...] = ()
+    repeat_penalty: float = 1.0
+    # False clears the KV cache first so a repeated prompt is not served from it.
+    prefix_cache: bool = True
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Text produced since the previous chunk and how many tokens it came from.
+
+    The final chunk has finish_reason and usage set (its text may be empty).
+    """
+
+    text: str
+    tokens: int
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a loaded model is and what loading it cost; recorded with every result."""
+
+    path: Path
+    engine: str
+    engine_version: str
+    architecture: str
+    threads: int
+    context_size: int
+    gpu_layers: int
+    load_seconds: float
+    rss_delta_bytes: int
+    file_bytes: int
+    chat_template_source: str
+
+
+@dataclass
+class CancelToken:
+    """Set from any thread to stop a generation at the next token."""
+
+    _event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@runtime_checkable
+class LoadedModel(Protocol):
+    info: ModelInfo
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Chunk]:
+        """Stream a reply to chat messages, formatted with the model's chat template."""
+        ...
+
+    def complete(
+        self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
+    ) -> Iterator[Chunk]:
+        """Stream a continuation of a raw prompt (no template)."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in text under this model's tokenizer (no BOS)."""
+        ...
+
+    def close(self) -> None:
+        """Free the model's memory; the object is unusable afterwards."""
+        ...
+
+
+class Engine(Protocol):
+    name: str
+
+    def load(self, path: Path, options: LoadOptions) -> LoadedModel: ...
+
+
+def collect(chunks: Iterator[Chunk]) -> tuple[str, Chunk]:
+    """Drain a stream: the whole text and the final chunk (finish reason, usage)."""
+    parts: list[str] = []
+    last: Chunk | None = None
+    for chunk in chunks:
+        parts.append(chunk.text)
+        last = chunk
+    if last is None or last.usage is None:
+        raise RuntimeError("engine stream ended without a final chunk")
+    return "".join(parts), last

@@ -1,0 +1,280 @@
+"""The llama.cpp engine, over llama-cpp-python's Llama object."""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import functools
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from assay.config import available_cores
+from assay.engines.base import (
+    CancelToken,
+    Chunk,
+    FinishReason,
+    LoadOptions,
+    Message,
+    ModelInfo,
+    SamplingParams,
+    Usage,
+)
+from assay.engines.chat_format import ChatFormat, chat_format_for
+from assay.engines.stops import StopBuffer
+from assay.errors import ContextOverflowError, EngineError, ModelFileError
+
+_GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class GgufInfo:
+    """A GGUF file's header as llama.cpp reads it (no weights loaded)."""
+
+    path: Path
+    architecture: str
+    context_length: int
+    metadata: dict[str, str]
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self.metadata.get("tokenizer.chat_template"))
+
+
+def _llama_cpp() -> Any:
+    import llama_cpp
+
+    if not os.environ.get("ASSAY_LLAMA_LOG"):
+        # llama.cpp's own log goes to stderr; assay reports failures itself, in one line.
+        llama_cpp.llama_log_set(_silent_log_callback(llama_cpp), ctypes.c_void_p(0))
+    return llama_cpp
+
+
+@functools.cache
+def _silent_log_callback(llama_cpp: Any) -> Any:
+    # Cached: the ctypes callback must outlive the call, or llama.cpp calls freed memory.
+    @llama_cpp.llama_log_callback
+    def ignore(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        return None
+
+    return ignore
+
+
+def read_gguf_info(path: Path) -> GgufInfo:
+    """Read a GGUF header through llama.cpp (vocab only); a clear error if it cannot."""
+    _check_magic(path)
+    llama_cpp = _llama_cpp()
+    try:
+        vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+    except (ValueError, RuntimeError):
+        raise ModelFileError(_unreadable(path)) from None
+    try:
+        metadata = dict(vocab.metadata)
+    finally:
+        vocab.close()
+    architecture = metadata.get("general.architecture", "unknown")
+    context = int(metadata.get(f"{architecture}.context_length", "0") or 0)
+    return GgufInfo(path, architecture, context, metadata)
+
+
+def _check_magic(path: Path) -> None:
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror}") from None
+    if magic != _GGUF_MAGIC:
+        raise ModelFileError(f"{path} is not a GGUF file (it does not start with 'GGUF')")
+
+
+def _unreadable(path: Path) -> str:
+    return (
+        f"llama.cpp cannot load {path.name}: the file is truncated or corrupt; "
+        "delete it and pull it again, or check the file"
+    )
+
+
+class LlamaCppEngine:
+    """Loads GGUF files with llama.cpp: mmap, threads, context and GPU layers from options."""
+
+    name = "llamacpp"
+
+    def load(self, path: Path, options: LoadOptions) -> LlamaCppModel:
+        header = read_gguf_info(path)
+        llama_cpp = _llama_cpp()
+        threads = options.threads or available_cores()
+        context = options.context_size or min(
+            header.context_length or options.max_default_context, options.max_default_context
+        )
+        process = psutil.Process()
+        rss_before = process.memory_info().rss
+        started = time.perf_counter()
+        try:
+            llm = llama_cpp.Llama(
+                str(path),
+                n_ctx=context,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=options.gpu_layers,
+                use_mmap=True,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError):
+            raise ModelFileError(_unreadable(path)) from None
+        load_seconds = time.perf_counter() - started
+        chat_format = chat_format_for(
+            header.metadata,
+            bos_token=_token_text(llm, llm.token_bos()),
+            eos_token=_token_text(llm, llm.token_eos()),
+            architecture=header.architecture,
+        )
+        info = ModelInfo(
+            path=path,
+            engine=self.name,
+            engine_version=f"llama-cpp-python {llama_cpp.__version__}",
+            architecture=header.architecture,
+            threads=threads,
+            context_size=llm.n_ctx(),
+            gpu_layers=options.gpu_layers,
+            load_seconds=load_seconds,
+            rss_delta_bytes=max(0, process.memory_info().rss - rss_before),
+            file_bytes=path.stat().st_size,
+            chat_template_source=chat_format.source,
+        )
+        return LlamaCppModel(llm, info, chat_format, llama_cpp)
+
+
+def _token_text(llm: Any, token: int) -> str:
+    if token < 0:
+        return ""
+    return str(llm.detokenize([token], special=True).decode("utf-8", errors="replace"))
+
+
+class LlamaCppModel:
+    """One loaded GGUF model; generations run one at a time."""
+
+    def __init__(self, llm: Any, info: ModelInfo, chat_format: ChatFormat, lib: Any) -> None:
+        self._llm = llm
+        self._lib = lib
+        self._vocab = llm._model.vocab
+        self._chat_format = chat_format
+        self._lock = threading.Lock()
+        self.info = info
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Chunk]:
+        prompt = self._chat_format.render(messages)
+        tokens = self._tokenize(prompt)
+        stops = params.stop + self._chat_format.stop
+        return self._generate(tokens, params, stops, cancel)
+
+    def complete(
+        self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
+    ) -> Iterator[Chunk]:
+        return self._generate(self._tokenize(prompt), params, params.stop, cancel)
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        return self._chat_format.render(messages)
+
+    def prompt_tokens(self, prompt: str) -> list[int]:
+        """The tokens a prompt is fed as (BOS added when the model wants one)."""
+        return self._tokenize(prompt)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def close(self) -> None:
+        with self._lock:
+            self._llm.close()
+
+    def _tokenize(self, prompt: str) -> list[int]:
+        bos = self._chat_format.bos_token
+        add_bos = not (bos and prompt.startswith(bos))
+        return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
+
+    def _generate(
+        self,
+        prompt_tokens: list[int],
+        params: SamplingParams,
+        stops: tuple[str, ...],
+        cancel: CancelToken | None,
+    ) -> Iterator[Chunk]:
+        # Checked before the first chunk is asked for, so a caller sees it at once.
+        n_ctx = self._llm.n_ctx()
+        if len(prompt_tokens) >= n_ctx:
+            raise ContextOverflowError(
+                f"the prompt is {len(prompt_tokens)} tokens but the context holds {n_ctx}; "
+                "shorten the prompt or load the model with a larger --ctx"
+            )
+        budget = n_ctx - len(prompt_tokens)
+        limit = min(params.max_tokens, budget) if params.max_tokens else budget
+        return self._stream(prompt_tokens, params, stops, cancel, limit)
+
+    def _stream(
+        self,
+        prompt_tokens: list[int],
+        params: SamplingParams,
+        stops: tuple[str, ...],
+        cancel: CancelToken | None,
+        limit: int,
+    ) -> Iterator[Chunk]:
+        with self._lock:
+            llm = self._llm
+            llm.set_seed(params.seed if params.seed is not None else random.getrandbits(31))
+            if not params.prefix_cache:
+                llm.reset()
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            stopper = StopBuffer(stops)
+            is_eog = self._lib.llama_vocab_is_eog
+            generated = pending = 0
+            finish: FinishReason = "length"
+            try:
+                tokens = llm.generate(
+                    prompt_tokens,
+                    temp=params.temperature,
+                    top_p=params.top_p,
+                    top_k=params.top_k,
+                    min_p=params.min_p,
+                    repeat_penalty=params.repeat_penalty,
+                )
+                for token in tokens:
+                    if cancel is not None and cancel.cancelled:
+                        finish = "cancelled"
+                        break
+                    if is_eog(self._vocab, token):
+                        finish = "stop"
+                        break
+                    generated += 1
+                    pending += 1
+                    text, stopped = stopper.push(decoder.decode(llm.detokenize([token])))
+                    if stopped:
+                        finish = "stop"
+                        if text:
+                            yield Chunk(text, pending)
+                            pending = 0
+                        break
+                    if text:
+                        yield Chunk(text, pending)
+                        pending = 0
+                    if generated >= limit:
+                        break
+            except (RuntimeError, ValueError) as exc:
+                raise EngineError(f"llama.cpp failed while generating: {exc}") from None
+            tail = stopper.flush() + decoder.decode(b"", final=True)
+            yield Chunk(
+                tail,
+                pending,
+                finish_reason=finish,
+                usage=Usage(prompt_tokens=len(prompt_tokens), completion_tokens=generated),
+            )
