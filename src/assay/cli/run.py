@@ -100,11 +100,13 @@ def _chat(model: LoadedModel, name: str, system: str | None, params: SamplingPar
 def _chat_turn(model: LoadedModel, messages: list[Message], params: SamplingParams) -> str | None:
     """One answer; None when it was interrupted or failed (history is then left as it was)."""
     timer = StreamTimer()
-    stream = timer.watch(model.chat(messages, params))
+    stream = None
     try:
+        stream = timer.watch(model.chat(messages, params))
         text = _print_stream(stream)
     except KeyboardInterrupt:
-        stream.close()
+        if stream is not None:
+            stream.close()
         print("\n[stopped]", file=sys.stderr)
         return None
     except AssayError as exc:

@@ -1,0 +1,51 @@
+"""Shared fixtures: an isolated ASSAY_HOME, and the bundled models loaded once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assay.config import Settings
+from assay.engines import LoadedModel, LoadOptions
+from assay.registry import ModelRegistry
+
+
+@pytest.fixture(scope="session")
+def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ASSAY_HOME for the session, so gemma3-270m is assembled once."""
+    return tmp_path_factory.mktemp("assay-home")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, shared_home: Path) -> None:
+    monkeypatch.setenv("ASSAY_HOME", str(shared_home))
+    for name in ("ASSAY_MODELS_FILE", "ASSAY_THREADS", "ASSAY_CONTEXT_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def registry(shared_home: Path) -> ModelRegistry:
+    return ModelRegistry(Settings(home=shared_home))
+
+
+def _load(registry: ModelRegistry, name: str) -> Iterator[LoadedModel]:
+    loaded = registry.load(name, LoadOptions(context_size=2048))
+    yield loaded.model
+    loaded.model.close()
+
+
+@pytest.fixture(scope="session")
+def smollm(registry: ModelRegistry) -> Iterator[LoadedModel]:
+    yield from _load(registry, "smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def gemma(registry: ModelRegistry) -> Iterator[LoadedModel]:
+    yield from _load(registry, "gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def smollm_path(registry: ModelRegistry) -> Path:
+    return registry.path(registry.resolve("smollm2-135m"))
