@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from assay.cli import models, run
+from assay.cli import models, run, serve
 from assay.errors import AssayError
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.command(name="run")(run.run)
+app.command(name="serve")(serve.serve)
 
 
 def main() -> None:

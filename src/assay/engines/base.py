@@ -136,6 +136,10 @@ class Engine(Protocol):
 
     def load(self, path: Path, options: LoadOptions) -> LoadedModel: ...
 
+    def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
+        """Memory that loading this file with these options will take, for admission checks."""
+        ...
+
 
 def collect(chunks: Iterator[Chunk]) -> tuple[str, Chunk]:
     """Drain a stream: the whole text and the final chunk (finish reason, usage)."""

@@ -47,6 +47,20 @@ class GgufInfo:
     def has_chat_template(self) -> bool:
         return bool(self.metadata.get("tokenizer.chat_template"))
 
+    def kv_cache_bytes(self, context: int) -> int:
+        """f16 K and V for every layer at this context (llama.cpp's default cache type)."""
+        arch = self.architecture
+
+        def number(key: str, default: int = 0) -> int:
+            return int(float(self.metadata.get(f"{arch}.{key}", default) or default))
+
+        layers = number("block_count")
+        heads = max(1, number("attention.head_count", 1))
+        kv_heads = number("attention.head_count_kv", heads)
+        key_size = number("attention.key_length", number("embedding_length") // heads)
+        value_size = number("attention.value_length", key_size)
+        return context * layers * kv_heads * (key_size + value_size) * 2
+
 
 def _llama_cpp() -> Any:
     import llama_cpp
@@ -106,13 +120,16 @@ class LlamaCppEngine:
 
     name = "llamacpp"
 
+    def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
+        """Memory a load will need: the weights plus the KV cache at the chosen context."""
+        header = read_gguf_info(path)
+        return path.stat().st_size + header.kv_cache_bytes(_context_for(header, options))
+
     def load(self, path: Path, options: LoadOptions) -> LlamaCppModel:
         header = read_gguf_info(path)
         llama_cpp = _llama_cpp()
         threads = options.threads or available_cores()
-        context = options.context_size or min(
-            header.context_length or options.max_default_context, options.max_default_context
-        )
+        context = _context_for(header, options)
         process = psutil.Process()
         rss_before = process.memory_info().rss
         started = time.perf_counter()
@@ -149,6 +166,13 @@ class LlamaCppEngine:
             chat_template_source=chat_format.source,
         )
         return LlamaCppModel(llm, info, chat_format, llama_cpp)
+
+
+def _context_for(header: GgufInfo, options: LoadOptions) -> int:
+    if options.context_size:
+        return options.context_size
+    cap = options.max_default_context
+    return min(header.context_length or cap, cap)
 
 
 def _token_text(llm: Any, token: int) -> str:

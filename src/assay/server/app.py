@@ -1,0 +1,365 @@
+"""The OpenAI-compatible HTTP server: `create_app(settings, registry)` builds it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from assay import __version__
+from assay.engines import CancelToken, Chunk, LoadedModel
+from assay.errors import AssayError
+from assay.registry import ModelRegistry
+from assay.server.errors import APIError, install_error_handlers
+from assay.server.metrics import ServerMetrics
+from assay.server.models import ModelManager
+from assay.server.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    Timings,
+    UsageBody,
+    model_object,
+)
+from assay.server.security import GuardMiddleware, RequestCounter
+from assay.server.settings import ServerSettings
+from assay.server.worker import Job, ModelWorker, QueueFullError
+
+
+def create_app(settings: ServerSettings, registry: ModelRegistry) -> FastAPI:
+    metrics = ServerMetrics()
+    manager = ModelManager(registry, settings, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.preload:
+            for name in settings.models:
+                await manager.worker(name)
+        reaper = asyncio.create_task(_unload_idle_forever(manager, settings.ttl))
+        yield
+        reaper.cancel()
+        await manager.close()
+
+    app = FastAPI(title="assay", version=__version__, lifespan=lifespan, docs_url=None)
+    app.state.manager = manager
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    _add_middleware(app, settings, metrics)
+    _add_routes(app, manager, metrics)
+    return app
+
+
+async def _unload_idle_forever(manager: ModelManager, ttl: float) -> None:
+    interval = max(0.05, min(ttl / 4, 5.0))
+    while True:
+        await asyncio.sleep(interval)
+        await manager.unload_idle()
+
+
+def _add_middleware(app: FastAPI, settings: ServerSettings, metrics: ServerMetrics) -> None:
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(GuardMiddleware, settings=settings)
+    app.add_middleware(RequestCounter, metrics=metrics)
+
+
+def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> None:
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "loaded": [s.name for s in manager.loaded()]}
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": _model_objects(manager)}
+
+    @app.get("/v1/models/loaded")
+    @app.get("/openai/loadedmodels")
+    async def loaded_models() -> dict[str, Any]:
+        return {"object": "list", "data": [s.__dict__ for s in manager.loaded()]}
+
+    @app.get("/v1/models/{name}")
+    async def get_model(name: str) -> dict[str, Any]:
+        resolved = manager.resolve(name)
+        objects = {o["id"]: o for o in _model_objects(manager, include_uncached=True)}
+        return objects[resolved.entry.alias]
+
+    @app.post("/v1/models/{name}/load")
+    @app.get("/openai/load/{name}")
+    async def load_model(name: str) -> dict[str, Any]:
+        worker = await manager.worker(name)
+        return {"loaded": worker.name, "load_seconds": worker.model.info.load_seconds}
+
+    @app.post("/v1/models/{name}/unload")
+    @app.get("/openai/unload/{name}")
+    async def unload_model(name: str) -> dict[str, Any]:
+        return {"unloaded": await manager.unload(name), "model": name}
+
+    @app.get("/openai/status")
+    async def status() -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "modelDirPath": str(manager.registry.settings.models_dir),
+            "loadedModels": [s.name for s in manager.loaded()],
+        }
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest) -> Response:
+        try:
+            messages = body.chat_messages()
+        except ValueError as exc:
+            raise APIError(400, str(exc), param="messages") from None
+        params = body.sampling()
+
+        def start(model: LoadedModel, cancel: CancelToken) -> Any:
+            return model.chat(messages, params, cancel)
+
+        return await _generate(manager, metrics, body.model, start, body, chat=True)
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest) -> Response:
+        params = body.sampling()
+        prompt = body.text
+
+        def start(model: LoadedModel, cancel: CancelToken) -> Any:
+            return model.complete(prompt, params, cancel)
+
+        return await _generate(manager, metrics, body.model, start, body, chat=False)
+
+
+def _model_objects(manager: ModelManager, include_uncached: bool = False) -> list[dict[str, Any]]:
+    registry = manager.registry
+    allowed = {m.partition(":")[0] for m in manager.settings.models}
+    loaded = {s.name for s in manager.loaded()}
+    objects = []
+    for entry in registry.catalog.values():
+        if allowed and entry.alias not in allowed:
+            continue
+        cached = [v for v in entry.variants if registry.is_cached(entry, v)]
+        if not cached and not include_uncached:
+            continue
+        extra = {
+            "variants": [
+                {
+                    "name": v.name,
+                    "device": v.device,
+                    "quantization": v.quantization,
+                    "size_bytes": v.size_bytes,
+                    "cached": v in cached,
+                    "loaded": f"{entry.alias}:{v.name}" in loaded,
+                }
+                for v in entry.variants
+            ],
+            "license": entry.license,
+            "capabilities": list(entry.capabilities),
+            "parameters": entry.parameters,
+            "loaded": any(name.partition(":")[0] == entry.alias for name in loaded),
+        }
+        objects.append(model_object(entry.alias, entry.publisher or "assay", extra))
+    return objects
+
+
+async def _generate(
+    manager: ModelManager,
+    metrics: ServerMetrics,
+    model_name: str,
+    start: Callable[[LoadedModel, CancelToken], Any],
+    body: ChatCompletionRequest | CompletionRequest,
+    *,
+    chat: bool,
+) -> Response:
+    worker = await manager.worker(model_name)
+    job = Job(start=start, loop=asyncio.get_running_loop())
+    try:
+        worker.submit(job)
+    except QueueFullError as exc:
+        raise APIError(
+            429,
+            f"{exc}; retry later",
+            type_="rate_limit_error",
+            code="queue_full",
+            headers={"Retry-After": "1"},
+        ) from None
+    chunks = job.chunks()
+    first = await _first_chunk(chunks)  # errors before any output become a plain HTTP error
+    reply = _Reply(body.model, chat)
+    if body.stream:
+        return StreamingResponse(
+            _sse(reply, first, chunks, job, worker, metrics, body.include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    texts = [first.text]
+    final = first
+    async for chunk in chunks:
+        texts.append(chunk.text)
+        final = chunk
+    _observe(metrics, worker, job, final)
+    return JSONResponse(reply.whole("".join(texts), final, _timings(job, final)))
+
+
+async def _first_chunk(chunks: AsyncGenerator[Chunk, None]) -> Chunk:
+    try:
+        return await chunks.__anext__()
+    except BaseException:
+        await chunks.aclose()
+        raise
+
+
+class _Reply:
+    """Builds OpenAI response objects for one request."""
+
+    def __init__(self, model: str, chat: bool) -> None:
+        self.model = model
+        self.chat = chat
+        self.id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
+        self.created = int(time.time())
+
+    def _envelope(self, choices: list[dict[str, Any]], chunk: bool) -> dict[str, Any]:
+        if self.chat:
+            kind = "chat.completion.chunk" if chunk else "chat.completion"
+        else:
+            kind = "text_completion"
+        return {
+            "id": self.id,
+            "object": kind,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": f"assay-{__version__}",
+            "choices": choices,
+        }
+
+    def _choice(
+        self, text: str, finish: str | None, chunk: bool, role: bool = False
+    ) -> dict[str, Any]:
+        if not self.chat:
+            return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+        if chunk:
+            delta: dict[str, Any] = (
+                {"role": "assistant", "content": text}
+                if role
+                else ({"content": text} if text or finish is None else {})
+            )
+            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        message = {"role": "assistant", "content": text}
+        return {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+
+    def whole(self, text: str, final: Chunk, timings: Timings) -> dict[str, Any]:
+        body = self._envelope([self._choice(text, _finish(final), chunk=False)], chunk=False)
+        body["usage"] = _usage(final).model_dump()
+        body["timings"] = timings.model_dump()
+        return body
+
+    def role_chunk(self) -> dict[str, Any]:
+        return self._envelope([self._choice("", None, chunk=True, role=True)], chunk=True)
+
+    def delta(self, text: str, finish: str | None) -> dict[str, Any]:
+        return self._envelope([self._choice(text, finish, chunk=True)], chunk=True)
+
+    def usage_chunk(self, final: Chunk) -> dict[str, Any]:
+        body = self._envelope([], chunk=True)
+        body["usage"] = _usage(final).model_dump()
+        return body
+
+
+def _finish(final: Chunk) -> str:
+    # A cancelled generation only reaches a client that is still there if the server stopped it.
+    return "stop" if final.finish_reason == "cancelled" else str(final.finish_reason)
+
+
+def _usage(final: Chunk) -> UsageBody:
+    usage = final.usage
+    assert usage is not None
+    return UsageBody(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )
+
+
+async def _sse(
+    reply: _Reply,
+    first: Chunk,
+    chunks: AsyncGenerator[Chunk, None],
+    job: Job,
+    worker: ModelWorker,
+    metrics: ServerMetrics,
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    try:
+        if reply.chat:
+            yield _event(reply.role_chunk())
+        chunk = first
+        while True:
+            if chunk.text:
+                yield _event(reply.delta(chunk.text, None))
+            if chunk.finish_reason is not None:
+                break
+            chunk = await chunks.__anext__()
+        last = reply.delta("", _finish(chunk))
+        last["timings"] = _timings(job, chunk).model_dump()
+        if include_usage:
+            yield _event(last)
+            yield _event(reply.usage_chunk(chunk))
+        else:
+            last["usage"] = _usage(chunk).model_dump()
+            yield _event(last)
+        yield "data: [DONE]\n\n"
+        _observe(metrics, worker, job, chunk)
+    except AssayError as exc:  # the engine failed after the first chunk: say so in-band
+        yield _event({"error": {"message": exc.message, "type": "server_error", "code": None}})
+        yield "data: [DONE]\n\n"
+    finally:
+        await chunks.aclose()
+
+
+def _event(body: dict[str, Any]) -> str:
+    return f"data: {json.dumps(body, separators=(',', ':'))}\n\n"
+
+
+def _timings(job: Job, final: Chunk) -> Timings:
+    usage = final.usage
+    assert usage is not None
+    started = job.started_ns or job.admitted_ns
+    first = job.first_token_ns or started
+    last = job.last_token_ns or first
+    prompt_ms = (first - started) / 1e6
+    predicted_ms = (last - first) / 1e6
+    decoded = max(0, usage.completion_tokens - 1)
+    return Timings(
+        prompt_n=usage.prompt_tokens,
+        prompt_ms=prompt_ms,
+        prompt_per_second=usage.prompt_tokens / (prompt_ms / 1e3) if prompt_ms > 0 else None,
+        predicted_n=usage.completion_tokens,
+        predicted_ms=predicted_ms,
+        predicted_per_second=decoded / (predicted_ms / 1e3) if predicted_ms > 0 else None,
+        queue_ms=(started - job.admitted_ns) / 1e6,
+    )
+
+
+def _observe(metrics: ServerMetrics, worker: ModelWorker, job: Job, final: Chunk) -> None:
+    usage = final.usage
+    if usage is None:
+        return
+    name = worker.name
+    metrics.tokens.labels(name, "prompt").inc(usage.prompt_tokens)
+    metrics.tokens.labels(name, "completion").inc(usage.completion_tokens)
+    if job.first_token_ns is not None:
+        metrics.ttft.labels(name).observe((job.first_token_ns - job.admitted_ns) / 1e9)
+        if job.last_token_ns is not None:
+            metrics.decode.labels(name).observe((job.last_token_ns - job.first_token_ns) / 1e9)

@@ -1,0 +1,178 @@
+"""Which models are loaded: auto-load, LRU eviction, idle unload, and memory admission."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import psutil
+
+from assay.catalog import Resolved
+from assay.engines import LoadOptions, engine_for
+from assay.errors import AssayError
+from assay.registry import ModelRegistry
+from assay.server.errors import APIError
+from assay.server.metrics import ServerMetrics
+from assay.server.settings import ServerSettings
+from assay.server.worker import ModelWorker
+from assay.units import format_bytes
+
+
+@dataclass(frozen=True)
+class LoadedSummary:
+    name: str
+    alias: str
+    load_seconds: float
+    idle_seconds: float
+    waiting: int
+    busy: bool
+
+
+class ModelManager:
+    """Owns the workers of the loaded models; every method runs on the event loop."""
+
+    def __init__(
+        self, registry: ModelRegistry, settings: ServerSettings, metrics: ServerMetrics
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self._metrics = metrics
+        self._workers: dict[str, ModelWorker] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+
+    def resolve(self, name: str) -> Resolved:
+        resolved = self.registry.resolve(name)
+        if self.settings.models and resolved.entry.alias not in self._allowed_aliases():
+            raise APIError(
+                404,
+                f"model '{name}' is not served here; this server serves: "
+                + ", ".join(self.settings.models),
+                code="model_not_found",
+                param="model",
+            )
+        return resolved
+
+    def _allowed_aliases(self) -> set[str]:
+        return {m.partition(":")[0] for m in self.settings.models}
+
+    def is_loaded(self, resolved: Resolved) -> bool:
+        return resolved.name in self._workers
+
+    async def worker(self, name: str) -> ModelWorker:
+        """The worker for a model, loading it first if needed (once, however many ask)."""
+        resolved = self.resolve(name)
+        worker = self._workers.get(resolved.name)
+        if worker is not None:
+            return worker
+        lock = self._loading.setdefault(resolved.name, asyncio.Lock())
+        async with lock:
+            worker = self._workers.get(resolved.name)
+            if worker is None:
+                worker = await self._load(resolved)
+        return worker
+
+    async def _load(self, resolved: Resolved) -> ModelWorker:
+        path = await asyncio.to_thread(self.registry.path, resolved)
+        options = self._load_options()
+        engine = engine_for(resolved.variant.engine)
+        await self._make_room()
+        needed = await asyncio.to_thread(engine.estimate_load_bytes, path, options)
+        budget = self._memory_budget()
+        if needed > budget:
+            raise APIError(
+                500,
+                f"not loading '{resolved.name}': it needs about {format_bytes(needed)} "
+                f"(weights and KV cache) but {format_bytes(budget)} is available; unload a "
+                "model, lower the context, or pick a smaller variant",
+                type_="server_error",
+                code="insufficient_memory",
+            )
+        try:
+            model = await asyncio.to_thread(engine.load, path, options)
+        except AssayError as exc:
+            raise APIError(
+                500,
+                f"loading '{resolved.name}' failed: {exc.message}",
+                type_="server_error",
+                code="model_load_failed",
+            ) from None
+        worker = ModelWorker(resolved.name, model, self.settings.max_queue, self._metrics)
+        self._workers[resolved.name] = worker
+        self._metrics.loaded.set(len(self._workers))
+        self._metrics.load_seconds.labels(resolved.name).set(model.info.load_seconds)
+        return worker
+
+    def _load_options(self) -> LoadOptions:
+        defaults = self.registry.default_load_options()
+        return LoadOptions(
+            threads=self.settings.threads or defaults.threads,
+            context_size=self.settings.context_size or defaults.context_size,
+            max_default_context=defaults.max_default_context,
+        )
+
+    def _memory_budget(self) -> int:
+        if self.settings.memory_budget_bytes is not None:
+            used = sum(w.model.info.file_bytes for w in self._workers.values())
+            return max(0, self.settings.memory_budget_bytes - used)
+        return int(psutil.virtual_memory().available)
+
+    async def _make_room(self) -> None:
+        """Evict the least recently used idle model while the loaded count is at the limit."""
+        while len(self._workers) >= self.settings.max_loaded:
+            idle = [w for w in self._workers.values() if not w.busy]
+            if not idle:
+                raise APIError(
+                    503,
+                    f"all {len(self._workers)} loaded models are busy and --max-loaded is "
+                    f"{self.settings.max_loaded}; retry shortly",
+                    type_="server_error",
+                    code="model_slots_busy",
+                    headers={"Retry-After": "1"},
+                )
+            oldest = min(idle, key=lambda w: w.last_used)
+            await self._unload(oldest, reason="evicted")
+
+    async def unload(self, name: str) -> bool:
+        resolved = self.resolve(name)
+        worker = self._workers.get(resolved.name)
+        if worker is None:
+            return False
+        await self._unload(worker, reason="requested")
+        return True
+
+    async def _unload(self, worker: ModelWorker, reason: str) -> None:
+        self._workers.pop(worker.name, None)
+        self._metrics.loaded.set(len(self._workers))
+        self._metrics.unloads.labels(worker.name, reason).inc()
+        await asyncio.to_thread(worker.close)
+
+    async def unload_idle(self) -> list[str]:
+        """Unload every model idle for longer than the TTL; returns their names."""
+        now = time.monotonic()
+        expired = [
+            w
+            for w in self._workers.values()
+            if not w.busy and now - w.last_used >= self.settings.ttl
+        ]
+        for worker in expired:
+            await self._unload(worker, reason="ttl")
+        return [w.name for w in expired]
+
+    async def close(self) -> None:
+        for worker in list(self._workers.values()):
+            await self._unload(worker, reason="shutdown")
+
+    def loaded(self) -> list[LoadedSummary]:
+        now = time.monotonic()
+        return [
+            LoadedSummary(
+                name=w.name,
+                alias=w.name.partition(":")[0],
+                load_seconds=w.model.info.load_seconds,
+                idle_seconds=0.0 if w.busy else now - w.last_used,
+                waiting=w.waiting,
+                busy=w.busy,
+            )
+            for w in self._workers.values()
+        ]

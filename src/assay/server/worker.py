@@ -1,0 +1,148 @@
+"""One loaded model's request queue, served by a thread so inference never blocks the loop.
+
+A request becomes a Job; the model's worker runs jobs in arrival order and hands each chunk
+to the job's asyncio queue. A later batching worker can keep this interface (submit a job,
+read its chunks) and decode several jobs at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import AsyncGenerator, Callable, Iterator
+from dataclasses import dataclass, field
+
+from assay.engines import CancelToken, Chunk, LoadedModel
+from assay.errors import AssayError, EngineError
+from assay.server.metrics import ServerMetrics
+
+StartFn = Callable[[LoadedModel, CancelToken], Iterator[Chunk]]
+
+
+class QueueFullError(Exception):
+    def __init__(self, depth: int) -> None:
+        super().__init__(f"the request queue is full ({depth} waiting)")
+        self.depth = depth
+
+
+@dataclass
+class Job:
+    """One request's generation: started by the worker, read by the HTTP handler."""
+
+    start: StartFn
+    loop: asyncio.AbstractEventLoop
+    cancel: CancelToken = field(default_factory=CancelToken)
+    admitted_ns: int = field(default_factory=time.perf_counter_ns)
+    started_ns: int | None = None
+    first_token_ns: int | None = None
+    last_token_ns: int | None = None
+    _out: asyncio.Queue[Chunk | BaseException] = field(default_factory=asyncio.Queue)
+
+    def put(self, item: Chunk | BaseException) -> None:
+        """Called from the worker thread."""
+        if isinstance(item, Chunk) and item.tokens:
+            now = time.perf_counter_ns()
+            if self.first_token_ns is None:
+                self.first_token_ns = now
+            self.last_token_ns = now
+        self.loop.call_soon_threadsafe(self._out.put_nowait, item)
+
+    async def chunks(self) -> AsyncGenerator[Chunk, None]:
+        """The job's chunks up to the final one; cancels the generation if abandoned."""
+        try:
+            while True:
+                item = await self._out.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finish_reason is not None:
+                    return
+        finally:
+            self.cancel.cancel()
+
+
+class ModelWorker:
+    """Runs one model's jobs in order on a dedicated thread, with a bounded wait queue."""
+
+    def __init__(
+        self, name: str, model: LoadedModel, max_queue: int, metrics: ServerMetrics
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.max_queue = max_queue
+        self.last_used = time.monotonic()
+        self._metrics = metrics
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._active = 0
+        self._thread = threading.Thread(target=self._run, name=f"assay-{name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._waiting > 0 or self._active > 0
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return self._waiting
+
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            if self._waiting >= self.max_queue:
+                self._metrics.rejected.labels(self.name).inc()
+                raise QueueFullError(self._waiting)
+            self._waiting += 1
+            self._metrics.queue_depth.labels(self.name).set(self._waiting)
+        self.last_used = time.monotonic()
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        """Let the running and waiting jobs finish, then free the model (blocks)."""
+        self._jobs.put(None)
+        self._thread.join()
+        self.model.close()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            with self._lock:
+                self._waiting -= 1
+                self._active += 1
+                self._metrics.queue_depth.labels(self.name).set(self._waiting)
+            self._metrics.active.labels(self.name).inc()
+            try:
+                self._execute(job)
+            finally:
+                with self._lock:
+                    self._active -= 1
+                self._metrics.active.labels(self.name).dec()
+                self.last_used = time.monotonic()
+        self._drain()
+
+    def _execute(self, job: Job) -> None:
+        job.started_ns = time.perf_counter_ns()
+        if job.cancel.cancelled:
+            self._metrics.cancelled.labels(self.name).inc()
+            return
+        try:
+            for chunk in job.start(self.model, job.cancel):
+                job.put(chunk)
+                if chunk.finish_reason == "cancelled":
+                    self._metrics.cancelled.labels(self.name).inc()
+        except AssayError as exc:
+            job.put(exc)
+        except Exception as exc:  # an engine bug must fail one request, not the worker
+            job.put(EngineError(f"generation failed: {type(exc).__name__}: {exc}"))
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                job.put(EngineError("the model was unloaded before this request started"))

@@ -1,0 +1,232 @@
+"""Queueing, cancellation, model lifecycle, security and error shapes of a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.server.conftest import RunningServer, ServerFactory
+
+pytestmark = pytest.mark.slow
+
+LONG = {
+    "model": "smollm2-135m",
+    "messages": [{"role": "user", "content": "Write a very long story about the sea."}],
+    "temperature": 0,
+    "max_tokens": 3000,
+    "stream": True,
+}
+
+
+def metric(server: RunningServer, name: str) -> float:
+    text = httpx.get(f"{server.url}/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def assert_openai_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"] and "Traceback" not in error["message"]
+    if code is not None:
+        assert error["code"] == code
+    return error
+
+
+def test_bad_bodies_get_openai_shaped_400s(server: RunningServer) -> None:
+    url = f"{server.base_url}/chat/completions"
+    ok = {"model": "smollm2-135m", "messages": [{"role": "user", "content": "hi"}]}
+    assert (
+        "not valid JSON"
+        in assert_openai_error(
+            httpx.post(url, content=b"{bad", headers={"content-type": "application/json"}), 400
+        )["message"]
+    )
+    assert (
+        assert_openai_error(httpx.post(url, json={"model": "smollm2-135m"}), 400)["param"]
+        == "messages"
+    )
+    assert (
+        assert_openai_error(httpx.post(url, json={**ok, "temperature": 5}), 400)["param"]
+        == "temperature"
+    )
+    assert_openai_error(httpx.post(url, json={**ok, "n": 2}), 400)
+    assert_openai_error(httpx.post(url, json=[1, 2]), 400)
+    assert_openai_error(httpx.post(url, json={**ok, "model": "nope"}), 404, "model_not_found")
+    big = {**ok, "messages": [{"role": "user", "content": "x" * 5_000_000}]}
+    assert_openai_error(httpx.post(url, json=big), 413, "request_too_large")
+
+
+def test_unknown_model_with_the_openai_client(server: RunningServer) -> None:
+    api = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    with pytest.raises(openai.NotFoundError, match="did you mean 'smollm2-135m'"):
+        api.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_foreign_host_header_is_refused(server: RunningServer) -> None:
+    response = httpx.get(f"{server.url}/v1/models", headers={"Host": "attacker.example:5273"})
+    assert_openai_error(response, 403, "host_not_allowed")
+    assert httpx.get(f"{server.url}/v1/models", headers={"Host": "localhost:5273"}).is_success
+
+
+def test_api_key_guards_every_route_but_health(make_server: ServerFactory) -> None:
+    with make_server(api_key="s3cret") as server:
+        assert httpx.get(f"{server.url}/health").status_code == 200
+        assert_openai_error(httpx.get(f"{server.base_url}/models"), 401, "invalid_api_key")
+        assert_openai_error(httpx.get(f"{server.url}/metrics"), 401)
+        wrong = openai.OpenAI(base_url=server.base_url, api_key="nope", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            wrong.models.list()
+        right = openai.OpenAI(base_url=server.base_url, api_key="s3cret", max_retries=0)
+        assert right.models.list().data
+
+
+def test_cors_is_off_unless_an_origin_is_given(
+    server: RunningServer, make_server: ServerFactory
+) -> None:
+    headers = {"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
+    preflight = httpx.options(f"{server.base_url}/chat/completions", headers=headers)
+    assert "access-control-allow-origin" not in preflight.headers
+    with make_server(cors_origins=("http://app.example",)) as cors:
+        allowed = httpx.options(f"{cors.base_url}/chat/completions", headers=headers)
+        assert allowed.headers["access-control-allow-origin"] == "http://app.example"
+
+
+def _start_long_stream(url: str, started: threading.Event, stop: threading.Event) -> None:
+    with httpx.Client(timeout=120) as http, http.stream("POST", url, json=LONG) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {") and '"content":"' in line:
+                started.set()
+            if stop.is_set():
+                return  # closing the response drops the connection mid-stream
+
+
+def test_a_client_disconnect_cancels_its_generation(make_server: ServerFactory) -> None:
+    with make_server() as server:
+        url = f"{server.base_url}/chat/completions"
+        started, stop = threading.Event(), threading.Event()
+        reader = threading.Thread(target=_start_long_stream, args=(url, started, stop))
+        reader.start()
+        assert started.wait(60)
+        stop.set()
+        reader.join(30)
+        deadline = time.monotonic() + 10
+        while metric(server, "assay_cancelled_generations_total") < 1:
+            assert time.monotonic() < deadline, "the generation was not cancelled"
+            time.sleep(0.05)
+        # The next request starts at once: nothing is left running ahead of it.
+        reply = httpx.post(url, json={**LONG, "stream": False, "max_tokens": 4}, timeout=60)
+        assert reply.json()["timings"]["queue_ms"] < 50
+
+
+def test_a_full_queue_answers_429_with_retry_after(make_server: ServerFactory) -> None:
+    with make_server(max_queue=1) as server:
+        url = f"{server.base_url}/chat/completions"
+        started, stop = threading.Event(), threading.Event()
+        runner = threading.Thread(target=_start_long_stream, args=(url, started, stop))
+        runner.start()
+        assert started.wait(60)
+        waiting = threading.Thread(
+            target=httpx.post,
+            args=(url,),
+            kwargs={"json": {**LONG, "max_tokens": 2, "stream": False}, "timeout": 120},
+        )
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while metric(server, 'assay_queue_depth{model="smollm2-135m:q4_1"}') < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        overflow = httpx.post(url, json={**LONG, "stream": False}, timeout=10)
+        assert_openai_error(overflow, 429, "queue_full")
+        assert overflow.headers["retry-after"] == "1"
+        assert httpx.get(f"{server.url}/health", timeout=2).status_code == 200
+        stop.set()
+        runner.join(30)
+        waiting.join(60)
+        assert metric(server, "assay_rejected_requests_total") == 1
+
+
+def test_idle_models_unload_after_the_ttl(make_server: ServerFactory) -> None:
+    with make_server(ttl=0.3) as server:
+        httpx.post(f"{server.base_url}/models/smollm2-135m/load", timeout=60)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{server.base_url}/models/loaded").json()["data"]:
+            assert time.monotonic() < deadline, "the idle model was not unloaded"
+            time.sleep(0.1)
+        assert (
+            metric(server, 'assay_model_unloads_total{model="smollm2-135m:q4_1",reason="ttl"}') == 1
+        )
+
+
+def test_max_loaded_evicts_the_least_recently_used(make_server: ServerFactory) -> None:
+    with make_server(max_loaded=1) as server, httpx.Client(timeout=60) as http:
+        http.post(f"{server.base_url}/models/smollm2-135m/load")
+        http.post(
+            f"{server.base_url}/completions",
+            json={"model": "gemma3-270m", "prompt": "Hello", "max_tokens": 2},
+        )
+        loaded = [m["name"] for m in http.get(f"{server.base_url}/models/loaded").json()["data"]]
+        assert loaded == ["gemma3-270m:q4_k_m"]
+        assert (
+            metric(server, 'assay_model_unloads_total{model="smollm2-135m:q4_1",reason="evicted"}')
+            == 1
+        )
+
+
+def test_a_model_too_big_for_memory_is_refused_before_loading(make_server: ServerFactory) -> None:
+    with make_server(memory_budget_bytes=50_000_000) as server:
+        response = httpx.post(
+            f"{server.base_url}/chat/completions",
+            json={"model": "smollm2-135m", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=60,
+        )
+        error = assert_openai_error(response, 500, "insufficient_memory")
+        assert re.search(r"needs about \d+\.\d MB .* but 50\.0 MB is available", error["message"])
+        assert httpx.get(f"{server.base_url}/models/loaded").json()["data"] == []
+
+
+def test_a_corrupt_model_fails_its_load_with_the_reason(
+    make_server: ServerFactory, tmp_path, smollm_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from assay.config import Settings
+    from assay.registry import ModelRegistry
+    from tests.server.conftest import running_server
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(smollm_path.read_bytes()[:2_000_000])
+    models = tmp_path / "models.json"
+    models.write_text(json.dumps({"broken": {"path": str(broken)}}))
+    registry = ModelRegistry(Settings(models_file=models))
+    with running_server(registry) as server:
+        response = httpx.post(
+            f"{server.base_url}/completions", json={"model": "broken", "prompt": "x"}, timeout=60
+        )
+        error = assert_openai_error(response, 500)
+        assert "truncated or corrupt" in error["message"]
+        assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_many_overlapping_load_requests_load_once(make_server: ServerFactory) -> None:
+    async def main(server: RunningServer) -> None:
+        async with httpx.AsyncClient(timeout=60) as http:
+            replies = await asyncio.gather(
+                *(http.post(f"{server.base_url}/models/gemma3-270m/load") for _ in range(5))
+            )
+            assert all(r.status_code == 200 for r in replies)
+
+    with make_server() as server:
+        asyncio.run(main(server))
+        text = httpx.get(f"{server.url}/metrics").text
+        assert "assay_loaded_models 1.0" in text
