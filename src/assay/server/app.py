@@ -229,6 +229,14 @@ class _Reply:
         self.chat = chat
         self.id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         self.created = int(time.time())
+        # A text delta is the same event bar its text: render it once, fill in the text per
+        # token (this runs once per token on the event loop).
+        marker = "\u0000assay-text\u0000"
+        rendered = _event(self.delta(marker, None))
+        self._delta_prefix, self._delta_suffix = rendered.split(json.dumps(marker), 1)
+
+    def text_event(self, text: str) -> str:
+        return f"{self._delta_prefix}{json.dumps(text)}{self._delta_suffix}"
 
     def _envelope(self, choices: list[dict[str, Any]], chunk: bool) -> dict[str, Any]:
         if self.chat:
@@ -307,7 +315,7 @@ async def _sse(
         chunk = first
         while True:
             if chunk.text:
-                yield _event(reply.delta(chunk.text, None))
+                yield reply.text_event(chunk.text)
             if chunk.finish_reason is not None:
                 break
             chunk = await chunks.__anext__()

@@ -1,0 +1,89 @@
+"""Start and stop server processes for the benchmarks, and time streamed completions."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server_process(args: list[str], port: int, ready_path: str = "/v1/models") -> Iterator[str]:
+    """Run a server command until it answers on ready_path; yields its base URL."""
+    # stderr goes to a file: a pipe nobody reads fills up and blocks a chatty server.
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"{args[:4]} exited: {log.read().decode()[-2000:]}")
+            try:
+                if httpx.get(url + ready_path, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{args[:4]} did not start")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    tokens: int
+    ttft_s: float
+    decode_tok_s: float
+
+
+def stream_completion(
+    client: httpx.Client, url: str, model: str, prompt: str, max_tokens: int
+) -> StreamResult:
+    """POST /v1/completions with stream=true; content chunks timed as they arrive."""
+    body = {
+        "model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
+        "stream": True,
+    }
+    started = time.perf_counter_ns()
+    first = last = 0
+    chunks = 0
+    with client.stream("POST", url + "/v1/completions", json=body) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            choices = json.loads(line[6:]).get("choices") or []
+            if choices and choices[0].get("text"):
+                now = time.perf_counter_ns()
+                first = first or now
+                last = now
+                chunks += 1
+    span = (last - first) / 1e9
+    return StreamResult(chunks, (first - started) / 1e9, (chunks - 1) / span if span else 0.0)
+
+
+def python() -> str:
+    return sys.executable
