@@ -64,7 +64,10 @@ def stream_completion(
 ) -> StreamResult:
     """POST /v1/completions with stream=true; content chunks timed as they arrive."""
     body = {
-        "model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "temperature": 0,
         "stream": True,
     }
     started = time.perf_counter_ns()

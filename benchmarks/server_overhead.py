@@ -55,19 +55,50 @@ def main() -> None:
     results: dict[str, list[float]] = {"in-process": [], "assay serve": [], "llama_cpp.server": []}
     with ExitStack() as stack:
         assay_port, llama_port = free_port(), free_port()
-        assay_url = stack.enter_context(server_process(
-            [python(), "-m", "assay", "serve", "--port", str(assay_port), "--threads",
-             str(args.threads), "--ctx", "4096", "--models", args.model, "--preload"],
-            assay_port,
-        ))
+        assay_url = stack.enter_context(
+            server_process(
+                [
+                    python(),
+                    "-m",
+                    "assay",
+                    "serve",
+                    "--port",
+                    str(assay_port),
+                    "--threads",
+                    str(args.threads),
+                    "--ctx",
+                    "4096",
+                    "--models",
+                    args.model,
+                    "--preload",
+                ],
+                assay_port,
+            )
+        )
         servers = {"assay serve": (assay_url, args.model)}
         try:
-            llama_url = stack.enter_context(server_process(
-                [python(), "-m", "llama_cpp.server", "--model", str(path), "--n_threads",
-                 str(args.threads), "--n_threads_batch", str(args.threads), "--n_ctx", "4096",
-                 "--port", str(llama_port), "--host", "127.0.0.1"],
-                llama_port,
-            ))
+            llama_url = stack.enter_context(
+                server_process(
+                    [
+                        python(),
+                        "-m",
+                        "llama_cpp.server",
+                        "--model",
+                        str(path),
+                        "--n_threads",
+                        str(args.threads),
+                        "--n_threads_batch",
+                        str(args.threads),
+                        "--n_ctx",
+                        "4096",
+                        "--port",
+                        str(llama_port),
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    llama_port,
+                )
+            )
             servers["llama_cpp.server"] = (llama_url, str(path))
         except (RuntimeError, OSError) as exc:
             print(f"llama_cpp.server unavailable ({exc}); install llama-cpp-python[server]")
@@ -77,7 +108,7 @@ def main() -> None:
             stream_completion(client, url, model, PROMPT, 8)
         names = list(results)
         for round_ in range(args.rounds):
-            for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
                 if name == "in-process":
                     results[name].append(local())
                 else:
@@ -87,14 +118,17 @@ def main() -> None:
                     )
     in_process.model.close()
     base = statistics.median(results["in-process"])
-    table = Table(title=f"{args.model}: decode tok/s, median of {args.rounds} rounds, "
-                  f"{args.tokens} tokens, {args.threads} threads")
+    table = Table(
+        title=f"{args.model}: decode tok/s, median of {args.rounds} rounds, "
+        f"{args.tokens} tokens, {args.threads} threads"
+    )
     for column in ("path", "median tok/s", "min-max", "vs in-process"):
         table.add_column(column, justify="left" if column == "path" else "right")
     for name, values in results.items():
         median = statistics.median(values)
-        table.add_row(name, f"{median:.1f}", f"{min(values):.1f}-{max(values):.1f}",
-                      f"{median / base:.3f}")
+        table.add_row(
+            name, f"{median:.1f}", f"{min(values):.1f}-{max(values):.1f}", f"{median / base:.3f}"
+        )
     console = Console(width=120)
     console.print(table)
     console.print(f"load average {load_start:.2f} at start, {os.getloadavg()[0]:.2f} at end")
