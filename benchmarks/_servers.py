@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 import httpx
 
@@ -25,31 +26,34 @@ def free_port() -> int:
 def server_process(args: list[str], port: int, ready_path: str = "/v1/models") -> Iterator[str]:
     """Run a server command until it answers on ready_path; yields its base URL."""
     # stderr goes to a file: a pipe nobody reads fills up and blocks a chatty server.
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"{args[:4]} exited: {log.read().decode()[-2000:]}")
-            try:
-                if httpx.get(url + ready_path, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{args[:4]} did not start")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            yield _wait_ready(process, log, args, f"http://127.0.0.1:{port}", ready_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_ready(
+    process: subprocess.Popen[bytes], log: IO[bytes], args: list[str], url: str, path: str
+) -> str:
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"{args[:4]} exited: {log.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url + path, timeout=1).status_code == 200:
+                return url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{args[:4]} did not start")
+        time.sleep(0.2)
 
 
 @dataclass(frozen=True)

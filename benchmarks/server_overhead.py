@@ -22,12 +22,11 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _servers import free_port, python, server_process, stream_completion  # noqa: E402
-
-from assay.config import Settings, available_cores  # noqa: E402
-from assay.engines import LoadOptions, SamplingParams  # noqa: E402
-from assay.engines.timing import StreamTimer  # noqa: E402
-from assay.registry import ModelRegistry  # noqa: E402
+from _servers import free_port, python, server_process, stream_completion
+from assay.config import Settings, available_cores
+from assay.engines import LoadOptions, SamplingParams
+from assay.engines.timing import StreamTimer
+from assay.registry import ModelRegistry
 
 PROMPT = "Once upon a time, in a small village by the sea,"
 
