@@ -20,8 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/assay run smollm2-135m --temperature 0 --max-tokens 80 --prompt "List 3 privacy benefits of local inference."
-	$(BIN)/assay run gemma3-270m --temperature 0 --max-tokens 80 --prompt "List 3 privacy benefits of local inference."
+	$(BIN)/assay bench --models smollm2-135m,gemma3-270m --name demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

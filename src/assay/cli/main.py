@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from assay.cli import models, run, serve
+from assay.cli import bench, mock_server, models, run, serve
 from assay.errors import AssayError
 
 app = typer.Typer(
@@ -19,6 +19,8 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.command(name="run")(run.run)
 app.command(name="serve")(serve.serve)
+app.command(name="bench")(bench.bench)
+app.command(name="mock-server")(mock_server.mock_server)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks: load shapes, targets, request records, metrics and resource probes."""

@@ -1,0 +1,120 @@
+"""Metrics: small pure functions of request records, and their statistics.
+
+Per request: TTFT, inter-token latencies, TPOT, end-to-end latency, decode tok/s and the
+workshop's total tok/s. Per level: request throughput and aggregate output tok/s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+from assay.bench.records import RequestRecord
+
+NS = 1e9
+
+
+class Stats(BaseModel):
+    n: int
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    min: float
+    max: float
+    stdev: float
+
+
+def stats(values: Iterable[float]) -> Stats | None:
+    """Mean, percentiles (linear interpolation), extremes and sample stdev; None if empty."""
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    if data.size == 0:
+        return None
+    p50, p90, p95, p99 = np.percentile(data, [50, 90, 95, 99])
+    return Stats(
+        n=int(data.size),
+        mean=float(data.mean()),
+        p50=float(p50),
+        p90=float(p90),
+        p95=float(p95),
+        p99=float(p99),
+        min=float(data.min()),
+        max=float(data.max()),
+        stdev=float(data.std(ddof=1)) if data.size > 1 else 0.0,
+    )
+
+
+def ttft(r: RequestRecord) -> float | None:
+    """Seconds from sending to the first content token (a role-only chunk is not a token)."""
+    if r.first_token_ns is None:
+        return None
+    return (r.first_token_ns - r.sent_ns) / NS
+
+
+def e2e(r: RequestRecord) -> float:
+    """Seconds from sending to the end of the response."""
+    return (r.end_ns - r.sent_ns) / NS
+
+
+def itl(r: RequestRecord) -> list[float]:
+    """Inter-token latencies: a chunk of k tokens spreads its gap over k tokens.
+
+    Tokens that arrive with the first content chunk belong to the time to first token.
+    """
+    gaps: list[float] = []
+    times, tokens = r.chunk_ns, r.chunk_tokens
+    for i in range(1, len(times)):
+        k = tokens[i]
+        if k > 0:
+            gaps.extend([(times[i] - times[i - 1]) / NS / k] * k)
+    return gaps
+
+
+def tpot(r: RequestRecord) -> float | None:
+    """Time per output token after the first: (E2E - TTFT) / (completion tokens - 1)."""
+    first = ttft(r)
+    n = r.completion_tokens
+    if first is None or n is None or n < 2:
+        return None
+    return (e2e(r) - first) / (n - 1)
+
+
+def decode_tokens_per_second(r: RequestRecord) -> float | None:
+    """Tokens after the first over the time from the first to the last token."""
+    n = r.completion_tokens
+    if r.first_token_ns is None or not r.chunk_ns or n is None or n < 2:
+        return None
+    span = (r.chunk_ns[-1] - r.first_token_ns) / NS
+    return (n - 1) / span if span > 0 else None
+
+
+def total_tokens_per_second(r: RequestRecord) -> float | None:
+    """The workshop's figure: (prompt + completion tokens) / end-to-end latency."""
+    if r.prompt_tokens is None or r.completion_tokens is None:
+        return None
+    latency = e2e(r)
+    return (r.prompt_tokens + r.completion_tokens) / latency if latency > 0 else None
+
+
+def level_duration(records: Sequence[RequestRecord]) -> float:
+    """Seconds from the first request sent to the last one finished."""
+    if not records:
+        return 0.0
+    return (max(r.end_ns for r in records) - min(r.sent_ns for r in records)) / NS
+
+
+def request_throughput(records: Sequence[RequestRecord]) -> float | None:
+    """Completed requests per second over the level's duration."""
+    done = [r for r in records if r.ok]
+    duration = level_duration(records)
+    return len(done) / duration if done and duration > 0 else None
+
+
+def output_tokens_per_second(records: Sequence[RequestRecord]) -> float | None:
+    """All completion tokens over the level's duration (aggregate under concurrency)."""
+    duration = level_duration(records)
+    tokens = sum(r.completion_tokens or 0 for r in records if r.ok)
+    return tokens / duration if duration > 0 else None

@@ -1,0 +1,179 @@
+"""Resource probes: process memory sampled in the background, GPU memory, the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import threading
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlparse
+
+import psutil
+from pydantic import BaseModel
+
+from assay import __version__
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
+
+
+class MemoryReport(BaseModel):
+    peak_rss_bytes: int | None
+    steady_rss_bytes: int | None
+    samples: int
+    source: str
+    gpu_used_bytes: int | None = None
+
+
+class MemorySampler:
+    """Samples the RSS of a process and its children every interval, on a daemon thread."""
+
+    def __init__(self, pid: int | None, interval_s: float = 0.1) -> None:
+        self._pid = pid
+        self._interval = interval_s
+        self._samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="assay-memory", daemon=True)
+
+    def start(self) -> MemorySampler:
+        if self._pid is not None:
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            process = psutil.Process(self._pid)
+        except psutil.Error:
+            return
+        while not self._stop.is_set():
+            try:
+                rss = process.memory_info().rss
+                rss += sum(_rss(child) for child in process.children(recursive=True))
+            except psutil.Error:
+                return
+            self._samples.append(rss)
+            self._stop.wait(self._interval)
+
+    def stop(self) -> MemoryReport:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        samples = self._samples
+        if self._pid is None or not samples:
+            return MemoryReport(
+                peak_rss_bytes=None,
+                steady_rss_bytes=None,
+                samples=0,
+                source="unknown",
+                gpu_used_bytes=gpu_used_bytes(),
+            )
+        return MemoryReport(
+            peak_rss_bytes=max(samples),
+            steady_rss_bytes=int(statistics.median(samples)),
+            samples=len(samples),
+            source=f"pid {self._pid} and children, every {self._interval * 1000:.0f} ms",
+            gpu_used_bytes=gpu_used_bytes(),
+        )
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return int(process.memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
+def listening_pid(base_url: str) -> int | None:
+    """The pid of the local process listening on the URL's port; None for remote hosts."""
+    parsed = urlparse(base_url)
+    if (parsed.hostname or "") not in _LOOPBACK:
+        return None
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
+    return None
+
+
+def _nvml() -> Any:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml
+    except Exception:  # no driver, no GPU, or no library: there is no GPU to report
+        return None
+
+
+def gpu_used_bytes() -> int | None:
+    nvml = _nvml()
+    if nvml is None:
+        return None
+    total = 0
+    for i in range(nvml.nvmlDeviceGetCount()):
+        total += int(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)).used)
+    return total
+
+
+def gpus() -> list[dict[str, Any]]:
+    nvml = _nvml()
+    if nvml is None:
+        return []
+    driver = nvml.nvmlSystemGetDriverVersion()
+    found = []
+    for i in range(nvml.nvmlDeviceGetCount()):
+        handle = nvml.nvmlDeviceGetHandleByIndex(i)
+        name = nvml.nvmlDeviceGetName(handle)
+        found.append(
+            {
+                "name": name.decode() if isinstance(name, bytes) else name,
+                "driver": driver.decode() if isinstance(driver, bytes) else driver,
+                "memory_bytes": int(nvml.nvmlDeviceGetMemoryInfo(handle).total),
+            }
+        )
+    return found
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def fingerprint() -> dict[str, Any]:
+    """The machine and software a run measured, so runs can be compared honestly."""
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count() or 0
+    return {
+        "cpu": cpu_model(),
+        "cores_logical": psutil.cpu_count(logical=True),
+        "cores_physical": psutil.cpu_count(logical=False),
+        "cores_available": affinity,
+        "ram_bytes": psutil.virtual_memory().total,
+        "gpus": gpus(),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "assay": __version__,
+        "llama_cpp_python": _version("llama-cpp-python"),
+        "load_average": list(os.getloadavg()),
+    }

@@ -1,0 +1,45 @@
+"""One request's facts as measured, appended to requests.jsonl as soon as it completes.
+
+Times are nanoseconds from time.perf_counter_ns, relative to the run's own zero, so
+records from one run compare with each other; wall-clock time only labels the run.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+TokenSource = Literal["engine", "server", "tokenizer", "chunks"]
+
+
+class RequestRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    model: str
+    level: str
+    index: int
+    round: int
+    prompt_id: str
+    warmup: bool = False
+    attempt: int = 1
+    scheduled_ns: int | None = None
+    sent_ns: int
+    send_delay_ns: int | None = None
+    first_byte_ns: int | None = None
+    first_token_ns: int | None = None
+    chunk_ns: tuple[int, ...] = ()
+    chunk_tokens: tuple[int, ...] = ()
+    end_ns: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    token_source: TokenSource | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    text: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

@@ -1,0 +1,275 @@
+"""Run a benchmark: for each model, load it (timed), warm up, then run the planned levels,
+appending each request's record the moment it completes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from assay.bench.probes import MemorySampler, fingerprint, listening_pid
+from assay.bench.records import RequestRecord
+from assay.bench.rundir import RunDir, RunMeta, utc_now
+from assay.bench.spec import BenchSpec, Level, plan
+from assay.bench.targets import (
+    BenchRequest,
+    EndpointTarget,
+    Generation,
+    InProcessTarget,
+    Target,
+)
+from assay.engines import LoadOptions
+from assay.errors import AssayError
+from assay.registry import ModelRegistry
+
+OnRecord = Callable[[RequestRecord], None]
+
+
+class LagMonitor:
+    """Measures the client's own event-loop lag: every interval, how long a callback that is
+    ready now waits before it runs (timer resolution does not enter into it)."""
+
+    def __init__(self, interval_s: float = 0.01) -> None:
+        self.interval = interval_s
+        self.samples_ms: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.interval)
+            ready: asyncio.Future[None] = loop.create_future()
+            before = time.perf_counter()
+            loop.call_soon(ready.set_result, None)
+            await ready
+            self.samples_ms.append((time.perf_counter() - before) * 1000)
+
+    async def stop(self) -> float | None:
+        if self._task is not None:
+            self._task.cancel()
+        if not self.samples_ms:
+            return None
+        return float(np.percentile(self.samples_ms, 95))
+
+
+class BenchRunner:
+    def __init__(
+        self,
+        spec: BenchSpec,
+        run: RunDir,
+        registry: ModelRegistry,
+        api_key: str | None = None,
+        on_record: OnRecord | None = None,
+        on_level: Callable[[str, Level], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.run = run
+        self.registry = registry
+        self.api_key = api_key
+        self.on_record = on_record or (lambda record: None)
+        self.on_level = on_level or (lambda model, level: None)
+        self._zero = time.perf_counter_ns()
+        self._done = {r.key for r in run.records()}
+        self._levels_done = {
+            (e["model"], e["level"]) for e in run.progress() if e.get("type") == "level"
+        }
+        self._attempt = 1 + sum(1 for e in run.progress() if e.get("type") == "start")
+        self._send_lags_ms: list[float] = []
+
+    def clock(self) -> int:
+        return time.perf_counter_ns() - self._zero
+
+    async def execute(self) -> None:
+        """Benchmark every model; one that fails is recorded and the others go on."""
+        self.run.append_progress({"type": "start", "attempt": self._attempt, "at": utc_now()})
+        lag = LagMonitor()
+        lag.start()
+        try:
+            for model in self.spec.models:
+                await self._model(model)
+        finally:
+            loop_p95 = await lag.stop()
+            send_p95 = float(np.percentile(self._send_lags_ms, 95)) if self._send_lags_ms else None
+            self.run.append_progress(
+                {"type": "client", "loop_lag_p95_ms": loop_p95, "send_lag_p95_ms": send_p95}
+            )
+
+    def pending(self, model: str) -> int:
+        """Requests still to run for a model (duration-bound levels count as unknown: 0)."""
+        total = 0
+        for level in plan(self.spec):
+            if (model, level.name) in self._levels_done or level.count is None:
+                continue
+            total += sum(1 for i in range(level.count) if _key(model, level, i) not in self._done)
+        return total
+
+    async def _model(self, model: str) -> None:
+        levels = [lv for lv in plan(self.spec) if (model, lv.name) not in self._levels_done]
+        if not levels:
+            return
+        target = self._target(model)
+        try:
+            info = await target.open()
+        except AssayError as exc:
+            self._model_state(model, "failed", error=exc.message)
+            return
+        sampler = MemorySampler(info.pid).start()
+        status, error = "ok", None
+        try:
+            for level in levels:
+                self.on_level(model, level)
+                await self._level(target, model, level)
+                self.run.append_progress({"type": "level", "model": model, "level": level.name})
+        except asyncio.CancelledError:
+            status = "interrupted"
+            raise
+        finally:
+            memory = sampler.stop()
+            await target.close()
+            self._model_state(model, status, error, asdict(info), memory.model_dump())
+
+    def _model_state(
+        self,
+        model: str,
+        status: str,
+        error: str | None = None,
+        info: dict[str, Any] | None = None,
+        memory: dict[str, Any] | None = None,
+    ) -> None:
+        entry = {
+            "type": "model",
+            "model": model,
+            "status": status,
+            "error": error,
+            "info": info or {},
+            "memory": memory or {},
+            "at": utc_now(),
+        }
+        self.run.append_progress(entry)
+
+    def _target(self, model: str) -> Target:
+        spec = self.spec
+        generation = Generation(
+            max_tokens=spec.max_tokens,
+            temperature=spec.temperature,
+            seed=spec.seed,
+            stream=spec.stream,
+            prefix_cache=spec.allow_prefix_cache,
+            timeout_s=spec.timeout_s,
+        )
+        if spec.endpoint:
+            return EndpointTarget(
+                model,
+                spec.endpoint,
+                self.api_key,
+                generation,
+                self.clock,
+                pid=listening_pid(spec.endpoint),
+            )
+        return InProcessTarget(model, self._loader(model), generation, self.clock)
+
+    def _loader(self, model: str) -> Callable[[], Any]:
+        defaults = self.registry.default_load_options()
+        options = LoadOptions(
+            threads=self.spec.threads or defaults.threads,
+            context_size=self.spec.context_size or defaults.context_size,
+            max_default_context=defaults.max_default_context,
+        )
+        return lambda: self.registry.load(model, options).model
+
+    async def _level(self, target: Target, model: str, level: Level) -> None:
+        send = self._sender(target, model, level)
+        await target.prepare(level.concurrency if level.kind == "concurrency" else 1)
+        if level.kind in ("warmup", "sequential"):
+            for i in self._indices(model, level):
+                await send(i, None)
+        elif level.kind == "concurrency":
+            await self._closed_loop(send, model, level)
+        else:
+            await self._open_loop(send, model, level)
+
+    def _indices(self, model: str, level: Level) -> list[int]:
+        assert level.count is not None
+        return [i for i in range(level.count) if _key(model, level, i) not in self._done]
+
+    def _sender(
+        self, target: Target, model: str, level: Level
+    ) -> Callable[[int, int | None], Coroutine[Any, Any, None]]:
+        prompts = self.spec.prompts
+        attempt = self._attempt if level.count is None else 1
+
+        async def send(index: int, scheduled: int | None) -> None:
+            request = BenchRequest(
+                key=_key(model, level, index),
+                model=model,
+                level=level.name,
+                index=index,
+                round=index // len(prompts),
+                prompt=prompts[index % len(prompts)],
+                warmup=level.kind == "warmup",
+                attempt=attempt,
+                scheduled_ns=scheduled,
+            )
+            record = await target.send(request)
+            if scheduled is not None:
+                self._send_lags_ms.append((record.sent_ns - scheduled) / 1e6)
+            self.run.append_record(record)
+            self._done.add(record.key)
+            self.on_record(record)
+
+        return send
+
+    async def _closed_loop(
+        self, send: Callable[[int, int | None], Coroutine[Any, Any, None]], model: str, level: Level
+    ) -> None:
+        """`concurrency` clients, each sending its next request when the last one ends."""
+        if level.count is not None:
+            queue = iter(self._indices(model, level))
+        else:
+            queue = iter(range(10**9))
+        deadline = None if level.duration_s is None else time.monotonic() + level.duration_s
+
+        async def client() -> None:
+            for index in queue:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+                await send(index, None)
+
+        await asyncio.gather(*(client() for _ in range(level.concurrency)))
+
+    async def _open_loop(
+        self, send: Callable[[int, int | None], Coroutine[Any, Any, None]], model: str, level: Level
+    ) -> None:
+        """Poisson arrivals at `rate` per second, whatever the server's speed."""
+        assert level.rate is not None
+        rng = random.Random(self.spec.seed)
+        start = self.clock()
+        offset = 0.0
+        tasks: list[asyncio.Task[None]] = []
+        indices = self._indices(model, level) if level.count is not None else range(10**9)
+        for index in indices:
+            offset += rng.expovariate(level.rate)
+            if level.duration_s is not None and offset > level.duration_s:
+                break
+            scheduled = start + int(offset * 1e9)
+            delay = (scheduled - self.clock()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(index, scheduled)))
+        await asyncio.gather(*tasks)
+
+
+def _key(model: str, level: Level, index: int) -> str:
+    return f"{model}|{level.name}|{index}"
+
+
+def start_meta(spec: BenchSpec) -> RunMeta:
+    return RunMeta(spec=spec, started_at=utc_now(), environment=fingerprint())

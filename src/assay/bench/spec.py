@@ -1,0 +1,63 @@
+"""What a benchmark run measures: the spec saved in run.json, and the plan of levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from assay.bench.prompts import Prompt
+
+LevelKind = Literal["warmup", "sequential", "concurrency", "rate"]
+
+
+class BenchSpec(BaseModel):
+    name: str = "bench"
+    models: list[str] = Field(min_length=1)
+    prompts: list[Prompt] = Field(min_length=1)
+    rounds: int = Field(default=3, ge=1)
+    warmup: int = Field(default=1, ge=0)
+    max_tokens: int = Field(default=150, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int | None = 1234
+    stream: bool = True
+    threads: int | None = Field(default=None, ge=1)
+    context_size: int | None = Field(default=None, ge=64)
+    endpoint: str | None = None
+    concurrency: list[int] = Field(default_factory=list)
+    requests: int | None = Field(default=None, ge=1)
+    duration_s: float | None = Field(default=None, gt=0)
+    rate: float | None = Field(default=None, gt=0)
+    allow_prefix_cache: bool = False
+    timeout_s: float = Field(default=300.0, gt=0)
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    kind: LevelKind
+    count: int | None
+    concurrency: int = 1
+    rate: float | None = None
+    duration_s: float | None = None
+
+
+def plan(spec: BenchSpec) -> list[Level]:
+    """Warm-up first, then the timed levels: sequential rounds by default (the workshop's
+    method), or the concurrency sweep and/or the open-loop rate when asked for."""
+    n_prompts = len(spec.prompts)
+    levels: list[Level] = []
+    if spec.warmup:
+        levels.append(Level("warmup", "warmup", spec.warmup * n_prompts))
+    if not spec.concurrency and spec.rate is None:
+        levels.append(Level("sequential", "sequential", spec.rounds * n_prompts))
+    for c in spec.concurrency:
+        count = None if spec.duration_s else (spec.requests or max(spec.rounds * n_prompts, 4 * c))
+        levels.append(Level(f"c{c}", "concurrency", count, c, duration_s=spec.duration_s))
+    if spec.rate is not None:
+        count = None if spec.duration_s else (spec.requests or spec.rounds * n_prompts)
+        levels.append(
+            Level(f"rate{spec.rate:g}", "rate", count, rate=spec.rate, duration_s=spec.duration_s)
+        )
+    return levels

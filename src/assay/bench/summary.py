@@ -1,0 +1,160 @@
+"""summary.json: per model and load level, computed from a run directory's files alone."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pydantic import BaseModel
+
+from assay.bench import metrics as m
+from assay.bench.records import RequestRecord
+from assay.bench.rundir import RunDir
+from assay.bench.spec import plan
+
+
+class LevelSummary(BaseModel):
+    level: str
+    kind: str
+    concurrency: int
+    rate: float | None
+    requests: int
+    errors: int
+    duration_s: float
+    request_throughput: float | None
+    output_tokens_per_second: float | None
+    token_sources: list[str]
+    ttft_s: m.Stats | None
+    itl_s: m.Stats | None
+    tpot_s: m.Stats | None
+    e2e_s: m.Stats | None
+    decode_tokens_per_second: m.Stats | None
+    total_tokens_per_second: m.Stats | None
+    prompt_tokens: m.Stats | None
+    completion_tokens: m.Stats | None
+    first_error: str | None
+
+
+class ModelSummary(BaseModel):
+    model: str
+    status: str
+    error: str | None = None
+    info: dict[str, Any] = {}
+    memory: dict[str, Any] = {}
+    levels: list[LevelSummary] = []
+
+
+class ClientSummary(BaseModel):
+    """The load generator's own lag. Loop lag: how long a ready callback waited to run.
+    Send lag: open-loop requests written later than scheduled. Send delay: requests written
+    to the socket later than the client meant to (reported, excluded from TTFT)."""
+
+    loop_lag_p95_ms: float | None = None
+    send_lag_p95_ms: float | None = None
+    send_delay_p95_ms: float | None = None
+    saturated: bool = False
+
+
+class Summary(BaseModel):
+    version: int = 1
+    models: list[ModelSummary]
+    client: ClientSummary
+
+
+def summarize(run: RunDir) -> Summary:
+    meta = run.read_meta()
+    levels = {level.name: level for level in plan(meta.spec)}
+    records = _latest_attempt(run.records())
+    by_model: dict[str, dict[str, list[RequestRecord]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        if not record.warmup:
+            by_model[record.model][record.level].append(record)
+    states = _model_states(run.progress())
+    summaries = []
+    for model in meta.spec.models:
+        state = states.get(model, {"status": "not run"})
+        level_summaries = [
+            _level(name, levels[name].kind, levels[name].concurrency, levels[name].rate, recs)
+            for name, recs in by_model[model].items()
+            if name in levels
+        ]
+        summaries.append(
+            ModelSummary(
+                model=model,
+                status=_status(state.get("status", "not run"), level_summaries),
+                error=state.get("error"),
+                info=state.get("info") or {},
+                memory=state.get("memory") or {},
+                levels=level_summaries,
+            )
+        )
+    return Summary(models=summaries, client=_client(run.progress(), records))
+
+
+def _latest_attempt(records: list[RequestRecord]) -> list[RequestRecord]:
+    latest: dict[tuple[str, str], int] = {}
+    for r in records:
+        key = (r.model, r.level)
+        latest[key] = max(latest.get(key, 0), r.attempt)
+    return [r for r in records if r.attempt == latest[(r.model, r.level)]]
+
+
+def _model_states(progress: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    states: dict[str, dict[str, Any]] = {}
+    for entry in progress:
+        if entry.get("type") == "model":
+            states[entry["model"]] = entry
+    return states
+
+
+def _status(status: str, levels: list[LevelSummary]) -> str:
+    if status == "ok" and any(level.errors for level in levels):
+        return "partial" if any(level.requests > level.errors for level in levels) else "failed"
+    return status
+
+
+def _level(
+    name: str, kind: str, concurrency: int, rate: float | None, records: list[RequestRecord]
+) -> LevelSummary:
+    ok = [r for r in records if r.ok]
+    errors = [r for r in records if not r.ok]
+    return LevelSummary(
+        level=name,
+        kind=kind,
+        concurrency=concurrency,
+        rate=rate,
+        requests=len(records),
+        errors=len(errors),
+        duration_s=m.level_duration(records),
+        request_throughput=m.request_throughput(records),
+        output_tokens_per_second=m.output_tokens_per_second(records),
+        token_sources=sorted({r.token_source for r in ok if r.token_source}),
+        ttft_s=m.stats(v for r in ok if (v := m.ttft(r)) is not None),
+        itl_s=m.stats(v for r in ok for v in m.itl(r)),
+        tpot_s=m.stats(v for r in ok if (v := m.tpot(r)) is not None),
+        e2e_s=m.stats(m.e2e(r) for r in ok),
+        decode_tokens_per_second=m.stats(
+            v for r in ok if (v := m.decode_tokens_per_second(r)) is not None
+        ),
+        total_tokens_per_second=m.stats(
+            v for r in ok if (v := m.total_tokens_per_second(r)) is not None
+        ),
+        prompt_tokens=m.stats(r.prompt_tokens for r in ok if r.prompt_tokens is not None),
+        completion_tokens=m.stats(
+            r.completion_tokens for r in ok if r.completion_tokens is not None
+        ),
+        first_error=errors[0].error if errors else None,
+    )
+
+
+def _client(progress: list[dict[str, Any]], records: list[RequestRecord]) -> ClientSummary:
+    delays = m.stats(r.send_delay_ns / 1e6 for r in records if r.send_delay_ns is not None)
+    lags = [e for e in progress if e.get("type") == "client"]
+    loop = max((e.get("loop_lag_p95_ms") or 0.0 for e in lags), default=None)
+    send = max((e.get("send_lag_p95_ms") or 0.0 for e in lags), default=None)
+    return ClientSummary(
+        loop_lag_p95_ms=loop,
+        send_lag_p95_ms=send,
+        send_delay_p95_ms=delays.p95 if delays else None,
+        saturated=(loop or 0.0) > 1.0 or (send or 0.0) > 1.0,
+    )

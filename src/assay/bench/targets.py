@@ -1,0 +1,428 @@
+"""What a benchmark sends requests to: a model in this process, or an OpenAI-compatible URL.
+
+Both turn one BenchRequest into one RequestRecord, with every time taken from the run's
+clock (perf_counter_ns relative to the run's zero).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+
+from assay.bench.prompts import Prompt
+from assay.bench.records import RequestRecord, TokenSource
+from assay.engines import CancelToken, LoadedModel, Message, SamplingParams
+from assay.errors import AssayError
+
+Clock = Callable[[], int]
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    key: str
+    model: str
+    level: str
+    index: int
+    round: int
+    prompt: Prompt
+    warmup: bool = False
+    attempt: int = 1
+    scheduled_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Sampling settings shared by every request of a run."""
+
+    max_tokens: int
+    temperature: float
+    seed: int | None
+    stream: bool
+    prefix_cache: bool
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    engine: str
+    engine_version: str | None
+    threads: int | None
+    context_size: int | None
+    load_seconds: float | None
+    disk_bytes: int | None
+    pid: int | None
+
+
+class Target(Protocol):
+    model: str
+
+    async def open(self) -> TargetInfo: ...
+
+    async def prepare(self, concurrency: int) -> None:
+        """Get ready for this many requests at once (e.g. open the connections)."""
+        ...
+
+    async def send(self, request: BenchRequest) -> RequestRecord: ...
+
+    async def close(self) -> None: ...
+
+
+def _record(request: BenchRequest, **fields: Any) -> RequestRecord:
+    return RequestRecord(
+        key=request.key,
+        model=request.model,
+        level=request.level,
+        index=request.index,
+        round=request.round,
+        prompt_id=request.prompt.id,
+        warmup=request.warmup,
+        attempt=request.attempt,
+        scheduled_ns=request.scheduled_ns,
+        **fields,
+    )
+
+
+def _messages(prompt: Prompt, prefix: str = "") -> list[Message]:
+    user = Message("user", prefix + prompt.prompt)
+    return [Message("system", prompt.system), user] if prompt.system else [user]
+
+
+class InProcessTarget:
+    """A model loaded by assay's engine in this process; generations run in threads."""
+
+    def __init__(
+        self, model: str, load: Callable[[], LoadedModel], generation: Generation, clock: Clock
+    ) -> None:
+        self.model = model
+        self._load = load
+        self._generation = generation
+        self._clock = clock
+        self._loaded: LoadedModel | None = None
+
+    async def open(self) -> TargetInfo:
+        self._loaded = await asyncio.to_thread(self._load)
+        info = self._loaded.info
+        return TargetInfo(
+            engine=info.engine,
+            engine_version=info.engine_version,
+            threads=info.threads,
+            context_size=info.context_size,
+            load_seconds=info.load_seconds,
+            disk_bytes=info.file_bytes,
+            pid=os.getpid(),  # the model lives in this process: its memory is ours
+        )
+
+    async def prepare(self, concurrency: int) -> None:
+        return None
+
+    async def send(self, request: BenchRequest) -> RequestRecord:
+        sent = self._clock()
+        return await asyncio.to_thread(self._run, request, sent)
+
+    def _run(self, request: BenchRequest, sent: int) -> RequestRecord:
+        assert self._loaded is not None
+        g = self._generation
+        params = SamplingParams(
+            temperature=g.temperature,
+            seed=g.seed,
+            max_tokens=g.max_tokens,
+            prefix_cache=g.prefix_cache,
+        )
+        cancel = CancelToken()
+        timer = threading.Timer(g.timeout_s, cancel.cancel)
+        timer.start()
+        times: list[int] = []
+        tokens: list[int] = []
+        texts: list[str] = []
+        final = None
+        try:
+            for chunk in self._loaded.chat(_messages(request.prompt), params, cancel):
+                now = self._clock()
+                if chunk.tokens:
+                    times.append(now)
+                    tokens.append(chunk.tokens)
+                texts.append(chunk.text)
+                final = chunk
+        except AssayError as exc:
+            return _record(request, sent_ns=sent, end_ns=self._clock(), error=exc.message)
+        finally:
+            timer.cancel()
+        end = self._clock()
+        usage = final.usage if final else None
+        timed_out = final is not None and final.finish_reason == "cancelled"
+        return _record(
+            request,
+            sent_ns=sent,
+            first_byte_ns=times[0] if times else None,
+            first_token_ns=times[0] if times else None,
+            chunk_ns=tuple(times),
+            chunk_tokens=tuple(tokens),
+            end_ns=end,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            token_source="engine",
+            finish_reason=final.finish_reason if final else None,
+            error=f"timed out after {g.timeout_s:g} s" if timed_out else None,
+            text="".join(texts),
+        )
+
+    async def close(self) -> None:
+        if self._loaded is not None:
+            await asyncio.to_thread(self._loaded.close)
+            self._loaded = None
+
+
+class EndpointTarget:
+    """Any OpenAI-compatible server, over HTTP with aiohttp (streamed SSE or whole)."""
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        api_key: str | None,
+        generation: Generation,
+        clock: Clock,
+        count_tokens: Callable[[str], int] | None = None,
+        pid: int | None = None,
+    ) -> None:
+        self.model = model
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._generation = generation
+        self._clock = clock
+        self._count_tokens = count_tokens
+        self._pid = pid
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> TargetInfo:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(total=self._generation.timeout_s)
+        trace = aiohttp.TraceConfig()
+        trace.on_request_chunk_sent.append(self._body_written)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, trace_configs=[trace]
+        )
+        return TargetInfo(
+            engine="openai-endpoint",
+            engine_version=None,
+            threads=None,
+            context_size=None,
+            load_seconds=None,
+            disk_bytes=None,
+            pid=self._pid,
+        )
+
+    async def prepare(self, concurrency: int) -> None:
+        """Open `concurrency` keep-alive connections, so no timed request pays a TCP connect."""
+        assert self._session is not None
+        models_url = self._url.rsplit("/chat/completions", 1)[0] + "/models"
+
+        async def touch() -> None:
+            try:
+                async with self._session.get(models_url, headers=self._headers) as resp:  # type: ignore[union-attr]
+                    await resp.read()
+            except aiohttp.ClientError:
+                pass  # the timed requests will say what is wrong
+
+        await asyncio.gather(*(touch() for _ in range(concurrency)))
+
+    def _body(self, request: BenchRequest) -> dict[str, Any]:
+        g = self._generation
+        # A unique prefix keeps a server's prompt cache from serving a repeated prompt.
+        prefix = "" if g.prefix_cache else f"[{uuid.uuid4().hex[:8]}] "
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {"role": m.role, "content": m.content} for m in _messages(request.prompt, prefix)
+            ],
+            "max_tokens": g.max_tokens,
+            "temperature": g.temperature,
+            "stream": g.stream,
+        }
+        if g.seed is not None:
+            body["seed"] = g.seed
+        if g.stream:
+            body["stream_options"] = {"include_usage": True}
+        if not g.prefix_cache:
+            body["cache_prompt"] = False  # llama.cpp's server and assay honour it
+        return body
+
+    async def _body_written(self, session: Any, context: Any, params: Any) -> None:
+        sent = context.trace_request_ctx
+        if isinstance(sent, _SentAt) and sent.ns is None:
+            sent.ns = self._clock()
+
+    async def send(self, request: BenchRequest) -> RequestRecord:
+        """Times run from when the request was written to the socket: on Python < 3.12
+        aiohttp writes a body from a task of its own, which under a burst of requests runs
+        after the others' set-up; that wait is the client's, not the server's, and is kept
+        apart as `send_delay_ns`."""
+        assert self._session is not None, "open() first"
+        body = json.dumps(self._body(request)).encode()
+        headers = {**self._headers, "Content-Type": "application/json"}
+        intended = self._clock()
+        written = _SentAt()
+        try:
+            async with self._session.post(
+                self._url, data=body, headers=headers, trace_request_ctx=written
+            ) as resp:
+                first_byte = self._clock()
+                sent = written.ns or intended
+                if resp.status != 200:
+                    message = _error_message(await resp.read(), resp.status)
+                    return _record(
+                        request,
+                        sent_ns=sent,
+                        first_byte_ns=first_byte,
+                        end_ns=self._clock(),
+                        error=message,
+                    )
+                if self._generation.stream:
+                    result = await self._read_stream(resp)
+                else:
+                    result = await self._read_whole(resp)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = (
+                "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            )
+            sent = written.ns or intended
+            return _record(request, sent_ns=sent, end_ns=self._clock(), error=reason)
+        end = self._clock()
+        record = self._finish(request, sent, first_byte, end, result)
+        return record.model_copy(update={"send_delay_ns": sent - intended})
+
+    async def _read_stream(self, resp: aiohttp.ClientResponse) -> _Raw:
+        """Timestamp each network read and keep its raw lines; parse after the stream ends.
+
+        Lines that arrive in one read arrived together and share its time. Deferring the
+        JSON work keeps the client's per-chunk cost, and so its own lag, minimal.
+        """
+        clock = self._clock
+        lines: list[tuple[int, bytes]] = []
+        tail = b""
+        async for data in resp.content.iter_any():
+            now = clock()
+            *complete, tail = (tail + data).split(b"\n")
+            lines.extend((now, line) for line in complete if line.startswith(b"data:"))
+        raw = _Raw()
+        for now, line in lines:
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                break
+            raw.take(json.loads(payload), now)
+        return raw
+
+    async def _read_whole(self, resp: aiohttp.ClientResponse) -> _Raw:
+        raw = _Raw()
+        body = await resp.json(content_type=None)
+        choice = (body.get("choices") or [{}])[0]
+        raw.texts.append((choice.get("message") or {}).get("content") or choice.get("text") or "")
+        raw.finish_reason = choice.get("finish_reason")
+        raw.usage = body.get("usage")
+        return raw
+
+    def _finish(
+        self, request: BenchRequest, sent: int, first_byte: int, end: int, raw: _Raw
+    ) -> RequestRecord:
+        text = "".join(raw.texts)
+        usage = raw.usage or {}
+        completion = usage.get("completion_tokens")
+        source: TokenSource | None = "server" if completion is not None else None
+        if completion is None and self._count_tokens is not None:
+            completion, source = self._count_tokens(text), "tokenizer"
+        if completion is None and raw.times:
+            completion, source = len(raw.times), "chunks"
+        details = usage.get("prompt_tokens_details") or {}
+        return _record(
+            request,
+            sent_ns=sent,
+            first_byte_ns=first_byte,
+            first_token_ns=raw.times[0] if raw.times else None,
+            chunk_ns=tuple(raw.times),
+            chunk_tokens=spread_tokens(raw.chunk_texts, completion),
+            end_ns=end,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=completion,
+            cached_tokens=details.get("cached_tokens"),
+            token_source=source,
+            finish_reason=raw.finish_reason,
+            error=raw.error,
+            text=text,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class _SentAt:
+    """Filled in by aiohttp's trace hook when the request body is written."""
+
+    def __init__(self) -> None:
+        self.ns: int | None = None
+
+
+class _Raw:
+    """What a response carried, before tokens are attributed to chunks."""
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self.chunk_texts: list[str] = []
+        self.texts: list[str] = []
+        self.usage: dict[str, Any] | None = None
+        self.finish_reason: str | None = None
+        self.error: str | None = None
+
+    def take(self, event: dict[str, Any], now: int) -> None:
+        if "error" in event:
+            error = event["error"]
+            self.error = error.get("message") if isinstance(error, dict) else str(error)
+            return
+        if event.get("usage"):
+            self.usage = event["usage"]
+        for choice in event.get("choices") or ():
+            delta = choice.get("delta")
+            content = delta.get("content") if delta is not None else choice.get("text")
+            if content:
+                self.times.append(now)
+                self.chunk_texts.append(content)
+                self.texts.append(content)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+
+
+def spread_tokens(chunk_texts: list[str], total: int | None) -> tuple[int, ...]:
+    """Attribute `total` tokens to content chunks: one each when they match, else in
+    proportion to each chunk's characters (largest remainder), at least one per chunk."""
+    n = len(chunk_texts)
+    if n == 0:
+        return ()
+    if total is None or total == n or total < n:
+        return (1,) * n
+    chars = [max(1, len(t)) for t in chunk_texts]
+    whole = sum(chars)
+    extra = total - n
+    shares = [extra * c / whole for c in chars]
+    counts = [1 + int(s) for s in shares]
+    order = sorted(range(n), key=lambda i: shares[i] - int(shares[i]), reverse=True)
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return tuple(counts)
+
+
+def _error_message(body: bytes, status: int) -> str:
+    try:
+        error = json.loads(body).get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        message = body[:200].decode("utf-8", errors="replace")
+    return f"HTTP {status}: {message}"

@@ -1,0 +1,183 @@
+"""`assay bench`: latency, TTFT, throughput, memory and load time of several models."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from assay.bench.console import summary_table
+from assay.bench.prompts import default_prompts, load_prompts
+from assay.bench.records import RequestRecord
+from assay.bench.rundir import RunDir
+from assay.bench.runner import BenchRunner
+from assay.bench.session import create_run, execute
+from assay.bench.spec import BenchSpec, Level
+from assay.cli.output import make_console
+from assay.config import Settings
+from assay.errors import AssayError
+from assay.registry import ModelRegistry
+
+DEFAULT_MODELS = "smollm2-135m,gemma3-270m"
+
+
+def _csv(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _stream_default() -> bool:
+    value = os.environ.get("BENCH_STREAM")
+    if value is None:
+        return True
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise AssayError(f"BENCH_STREAM={value!r}: use 1 or 0")
+
+
+def bench(
+    models: Annotated[
+        str | None, typer.Option(help="Models, comma-separated (or BENCH_MODELS).")
+    ] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="prompts.json: a list of strings or {id, prompt} objects.")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="Timed passes over the prompts.")] = 3,
+    warmup: Annotated[int, typer.Option(min=0, help="Warm-up passes, excluded.")] = 1,
+    max_tokens: Annotated[int, typer.Option(min=1)] = 150,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
+    seed: Annotated[int | None, typer.Option()] = 1234,
+    stream: Annotated[
+        bool | None,
+        typer.Option("--stream/--no-stream", help="Stream (TTFT needs it); or BENCH_STREAM=1|0."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="In-process threads; default: cores available.")
+    ] = None,
+    ctx: Annotated[int | None, typer.Option(min=64, help="In-process context window.")] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="An OpenAI-compatible base URL (or FOUNDRY_LOCAL_ENDPOINT, ASSAY_ENDPOINT)."
+        ),
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key for --endpoint.")] = None,
+    concurrency: Annotated[
+        str | None, typer.Option(help="Closed-loop sweep, e.g. 1,2,4,8.")
+    ] = None,
+    requests: Annotated[
+        int | None, typer.Option(min=1, help="Requests per concurrency or rate level.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0.1, help="Seconds per level instead of --requests.")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=0.001, help="Open-loop Poisson arrivals per second.")
+    ] = None,
+    allow_prefix_cache: Annotated[
+        bool, typer.Option(help="Let repeated prompts hit the KV/prompt cache.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Per-request timeout in seconds.")
+    ] = 300.0,
+    out: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
+    name: Annotated[str, typer.Option(help="Run name (part of the directory name).")] = "bench",
+    resume: Annotated[
+        Path | None, typer.Option(help="Finish an interrupted run directory.")
+    ] = None,
+) -> None:
+    """Benchmark models in-process or at an OpenAI-compatible endpoint."""
+    registry = ModelRegistry(Settings())
+    key = api_key or os.environ.get("ASSAY_API_KEY")
+    if resume is not None:
+        run = RunDir(resume)
+        spec = run.read_meta().spec
+    else:
+        spec = BenchSpec(
+            name=name,
+            models=_csv(models or os.environ.get("BENCH_MODELS") or DEFAULT_MODELS),
+            prompts=load_prompts(prompts) if prompts else default_prompts(),
+            rounds=rounds,
+            warmup=warmup,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed,
+            stream=_stream_default() if stream is None else stream,
+            threads=threads,
+            context_size=ctx,
+            endpoint=endpoint
+            or os.environ.get("FOUNDRY_LOCAL_ENDPOINT")
+            or os.environ.get("ASSAY_ENDPOINT"),
+            concurrency=[_positive(c) for c in _csv(concurrency)],
+            requests=requests,
+            duration_s=duration,
+            rate=rate,
+            allow_prefix_cache=allow_prefix_cache,
+            timeout_s=timeout,
+        )
+        if not spec.endpoint:
+            for model in spec.models:
+                registry.resolve(model)  # unknown names fail before anything runs
+        run = create_run(spec, out)
+    console = make_console(stderr=True)
+    console.print(f"run directory: {run.path}")
+    _run_with_progress(run, registry, key, console)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise AssayError(f"--concurrency takes positive whole numbers, e.g. 1,2,4,8 (got '{text}')")
+    return int(text)
+
+
+def _run_with_progress(run: RunDir, registry: ModelRegistry, key: str | None, console) -> None:  # type: ignore[no-untyped-def]
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+    holder: dict[str, BenchRunner] = {}
+
+    def on_level(model: str, level: Level) -> None:
+        if model not in tasks:
+            tasks[model] = progress.add_task(model, total=holder["runner"].pending(model) or None)
+        progress.update(tasks[model], description=f"{model} [{level.name}]")
+
+    def on_record(record: RequestRecord) -> None:
+        progress.advance(tasks[record.model])
+
+    try:
+        with progress:
+            summary = execute(
+                run, registry, key, on_record, on_level, lambda r: holder.update(runner=r)
+            )
+    except KeyboardInterrupt:
+        console.print(
+            f"interrupted: what was measured is in {run.path}; finish it with "
+            f"'assay bench --resume {run.path}'"
+        )
+        sys.exit(130)
+    make_console().print(summary_table(summary))
+    if summary.client.saturated:
+        console.print(
+            "[yellow]warning: the client's own lag passed 1 ms at p95 (loop "
+            f"{summary.client.loop_lag_p95_ms} ms, send {summary.client.send_lag_p95_ms} ms): "
+            "it saturated and the numbers are suspect[/yellow]"
+        )
+    console.print(f"results: {run.path}")
