@@ -312,13 +312,7 @@ class EndpointTarget:
             now = clock()
             *complete, tail = (tail + data).split(b"\n")
             lines.extend((now, line) for line in complete if line.startswith(b"data:"))
-        raw = _Raw()
-        for now, line in lines:
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                break
-            raw.take(json.loads(payload), now)
-        return raw
+        return _parse_events(lines)
 
     async def _read_whole(self, resp: aiohttp.ClientResponse) -> _Raw:
         raw = _Raw()
@@ -398,6 +392,23 @@ class _Raw:
                 self.texts.append(content)
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
+
+
+def _parse_events(lines: list[tuple[int, bytes]]) -> _Raw:
+    """Parse the SSE data lines of one response in a single JSON call (several times faster
+    than one call per event), keeping each event's arrival time."""
+    times: list[int] = []
+    payloads: list[bytes] = []
+    for now, line in lines:
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            break
+        times.append(now)
+        payloads.append(payload)
+    raw = _Raw()
+    for now, event in zip(times, json.loads(b"[" + b",".join(payloads) + b"]"), strict=True):
+        raw.take(event, now)
+    return raw
 
 
 def spread_tokens(chunk_texts: list[str], total: int | None) -> tuple[int, ...]:
