@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/assay bench --models smollm2-135m,gemma3-270m --name demo
+	$(BIN)/assay bench --models smollm2-135m,gemma3-270m --name demo --report md,html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

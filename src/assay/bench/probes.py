@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
 import sys
 import threading
+import time
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -20,11 +23,16 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
 
 
 class MemoryReport(BaseModel):
+    """Memory and energy inputs of one model's run (CPU time and RAPL energy are deltas)."""
+
     peak_rss_bytes: int | None
     steady_rss_bytes: int | None
     samples: int
     source: str
     gpu_used_bytes: int | None = None
+    cpu_seconds: float | None = None
+    rapl_joules: float | None = None
+    wall_seconds: float | None = None
 
 
 class MemorySampler:
@@ -36,8 +44,14 @@ class MemorySampler:
         self._samples: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="assay-memory", daemon=True)
+        self._started = time.perf_counter()
+        self._cpu_start: float | None = None
+        self._rapl_start: int | None = None
 
     def start(self) -> MemorySampler:
+        self._started = time.perf_counter()
+        self._cpu_start = _cpu_seconds(self._pid)
+        self._rapl_start = _rapl_microjoules()
         if self._pid is not None:
             self._thread.start()
         return self
@@ -76,6 +90,32 @@ class MemorySampler:
             source=f"pid {self._pid} and children, every {self._interval * 1000:.0f} ms",
             gpu_used_bytes=gpu_used_bytes(),
         )
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process and its children so far."""
+    if pid is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        total = sum(process.cpu_times()[:2])
+        for child in process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += sum(child.cpu_times()[:2])
+        return float(total)
+    except psutil.Error:
+        return None
+
+
+_RAPL = Path("/sys/class/powercap/intel-rapl:0/energy_uj")
+
+
+def _rapl_microjoules() -> int | None:
+    """The CPU package's energy counter (Intel RAPL), when this machine exposes it."""
+    try:
+        return int(_RAPL.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _rss(process: psutil.Process) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -17,14 +17,16 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from assay.bench.console import summary_table
 from assay.bench.prompts import default_prompts, load_prompts
-from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir
-from assay.bench.runner import BenchRunner
-from assay.bench.session import create_run, execute
 from assay.bench.spec import BenchSpec, Level
 from assay.cli.output import make_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from assay.bench.records import RequestRecord
+    from assay.bench.runner import BenchRunner
 from assay.config import Settings
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
@@ -97,8 +99,14 @@ def bench(
     resume: Annotated[
         Path | None, typer.Option(help="Finish an interrupted run directory.")
     ] = None,
+    report: Annotated[
+        str | None, typer.Option(help="Also write reports: any of md,csv,json,html.")
+    ] = None,
 ) -> None:
     """Benchmark models in-process or at an OpenAI-compatible endpoint."""
+    from assay.bench.session import create_run
+    from assay.report.render import parse_formats
+
     registry = ModelRegistry(Settings())
     key = api_key or os.environ.get("ASSAY_API_KEY")
     if resume is not None:
@@ -130,10 +138,19 @@ def bench(
         if not spec.endpoint:
             for model in spec.models:
                 registry.resolve(model)  # unknown names fail before anything runs
+    formats = parse_formats(report) if report else []
+    if resume is None:
         run = create_run(spec, out)
     console = make_console(stderr=True)
     console.print(f"run directory: {run.path}")
     _run_with_progress(run, registry, key, console)
+    if formats:
+        from assay.report.model import build_report
+        from assay.report.render import write_report
+
+        written = write_report(build_report(run.path, registry.catalog), formats, run.path)
+        for path in written:
+            console.print(f"report: {path}")
 
 
 def _positive(text: str) -> int:
@@ -142,7 +159,12 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _run_with_progress(run: RunDir, registry: ModelRegistry, key: str | None, console) -> None:  # type: ignore[no-untyped-def]
+def _run_with_progress(
+    run: RunDir, registry: ModelRegistry, key: str | None, console: Console
+) -> None:
+    from assay.bench.console import summary_table
+    from assay.bench.session import execute
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -1,0 +1,1 @@
+"""Reports from run directories: the Report model, its renderers, compare and select."""

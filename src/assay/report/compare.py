@@ -1,0 +1,130 @@
+"""Run-to-run comparison: per model and metric, the change and whether it is beyond noise.
+
+Noise is judged on the per-request values inside each run with a two-sided Mann-Whitney U
+test (no assumption of normal latencies); a change is a regression when it goes the wrong
+way, is larger than the threshold, and p < alpha.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import mannwhitneyu
+
+from assay.bench import metrics as m
+from assay.bench.records import RequestRecord
+from assay.bench.rundir import RunDir
+
+Metric = tuple[str, Callable[[RequestRecord], float | None], bool]
+
+# (name, per-request value, higher is better)
+METRICS: tuple[Metric, ...] = (
+    ("e2e_s", m.e2e, False),
+    ("ttft_s", m.ttft, False),
+    ("tpot_s", m.tpot, False),
+    ("decode_tok_s", m.decode_tokens_per_second, True),
+    ("total_tok_s", m.total_tokens_per_second, True),
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    model: str
+    level: str
+    metric: str
+    median_a: float
+    median_b: float
+    change: float
+    p_value: float | None
+    worse: bool
+    significant: bool
+    regression: bool
+
+
+def _values(
+    records: list[RequestRecord], model: str, level: str, fn: Callable[..., float | None]
+) -> list[float]:
+    out = []
+    for r in records:
+        if r.model == model and r.level == level and r.ok and not r.warmup:
+            value = fn(r)
+            if value is not None:
+                out.append(value)
+    return out
+
+
+def compare_runs(
+    path_a: RunDir, path_b: RunDir, threshold: float = 0.05, alpha: float = 0.05
+) -> list[Change]:
+    a, b = path_a.records(), path_b.records()
+    pairs = sorted(
+        {(r.model, r.level) for r in a if not r.warmup}
+        & {(r.model, r.level) for r in b if not r.warmup}
+    )
+    changes = []
+    for model, level in pairs:
+        for name, fn, higher_better in METRICS:
+            va, vb = _values(a, model, level, fn), _values(b, model, level, fn)
+            if not va or not vb:
+                continue
+            changes.append(_change(model, level, name, va, vb, higher_better, threshold, alpha))
+    return changes
+
+
+def _change(
+    model: str,
+    level: str,
+    name: str,
+    va: list[float],
+    vb: list[float],
+    higher_better: bool,
+    threshold: float,
+    alpha: float,
+) -> Change:
+    median_a, median_b = float(np.median(va)), float(np.median(vb))
+    change = (median_b - median_a) / median_a if median_a else 0.0
+    p_value = None
+    if len(va) >= 2 and len(vb) >= 2 and (len(set(va)) > 1 or len(set(vb)) > 1):
+        p_value = float(mannwhitneyu(va, vb, alternative="two-sided").pvalue)
+    worse = change < 0 if higher_better else change > 0
+    significant = p_value is not None and p_value < alpha
+    regression = worse and abs(change) > threshold and significant
+    return Change(
+        model, level, name, median_a, median_b, change, p_value, worse, significant, regression
+    )
+
+
+def render_comparison(changes: list[Change], run_a: str, run_b: str, threshold: float) -> str:
+    lines = [
+        f"# Comparison: {run_b} against {run_a}",
+        "",
+        f"Medians of per-request values; change = (B - A) / A. A regression goes the wrong way by "
+        f"more than {threshold:.0%} with p < 0.05 (two-sided Mann-Whitney U on the requests).",
+        "",
+        "|Model|Level|Metric|A|B|Change|p|Verdict|",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in changes:
+        verdict = (
+            "**regression**"
+            if c.regression
+            else (
+                "improvement"
+                if c.significant and not c.worse and abs(c.change) > threshold
+                else "within noise"
+                if not c.significant
+                else "small change"
+            )
+        )
+        p = "-" if c.p_value is None else f"{c.p_value:.3g}"
+        lines.append(
+            f"|{c.model}|{c.level}|{c.metric}|{c.median_a:.4g}|{c.median_b:.4g}|"
+            f"{c.change:+.1%}|{p}|{verdict}|"
+        )
+    if not changes:
+        lines.append("|-|-|-|-|-|-|-|no model and level in common|")
+    regressions = [c for c in changes if c.regression]
+    lines += ["", f"{len(regressions)} significant regression(s)."]
+    return "\n".join(lines) + "\n"

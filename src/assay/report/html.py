@@ -1,0 +1,61 @@
+"""A self-contained HTML report: CSS and charts inline, nothing fetched from anywhere."""
+
+from __future__ import annotations
+
+import jinja2
+
+from assay.report.charts import all_charts
+from assay.report.formatting import HEADLINE_COLUMNS, headline_cells
+from assay.report.markdown import render_markdown
+from assay.report.model import Report
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>assay: {{ report.run_name }}</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #1d232b; }
+table { border-collapse: collapse; margin: 1rem 0; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid #d8dde3; padding: .3rem .6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f5f7; }
+figure { margin: 1.5rem 0; }
+figure svg { max-width: 100%; height: auto; }
+.note { color: #5b6672; }
+pre { white-space: pre-wrap; background: #f7f8fa; padding: 1rem; }
+</style>
+</head>
+<body>
+<h1>Model comparison: {{ report.run_name }}</h1>
+<p class="note">Run {{ report.run_path }} · started {{ report.started_at }}
+ · status {{ report.status }}</p>
+<table id="headline">
+<thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in rows %}<tr>
+{% for cell in row %}<td>{{ cell }}</td>{% endfor %}
+</tr>{% endfor %}</tbody>
+</table>
+{% if report.highlights %}<h2>Highlights</h2>
+<ul>{% for h in report.highlights %}<li>{{ h }}</li>{% endfor %}</ul>{% endif %}
+<h2>Charts</h2>
+{% for title, svg in charts %}
+<figure class="chart"><figcaption>{{ title }}</figcaption>{{ svg | safe }}</figure>
+{% endfor %}
+<h2>Details</h2>
+<pre>{{ markdown }}</pre>
+</body>
+</html>
+"""
+
+
+def render_html(report: Report) -> str:
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(_TEMPLATE).render(
+        report=report,
+        columns=HEADLINE_COLUMNS,
+        rows=[headline_cells(r) for r in report.models],
+        charts=all_charts(report),
+        markdown=render_markdown(report),
+    )

@@ -1,0 +1,121 @@
+"""benchmark_report.md: the workshop's table, extended, with highlights and the machine."""
+
+from __future__ import annotations
+
+from assay.report.formatting import HEADLINE_COLUMNS, headline_cells, millis, number, seconds
+from assay.report.model import Report
+from assay.units import format_bytes
+
+
+def _table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> list[str]:
+    def line(cells: list[str] | tuple[str, ...]) -> str:
+        return "|" + "|".join(c.replace("|", "\\|") for c in cells) + "|"
+
+    return [line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)]
+
+
+def render_markdown(report: Report) -> str:
+    spec = report.spec
+    out = [
+        f"# Model comparison: {report.run_name}",
+        "",
+        f"Run `{report.run_path}`, started {report.started_at}, status **{report.status}**. "
+        f"{spec['prompts']} prompts x {spec['rounds']} rounds after {spec['warmup']} warm-up "
+        f"pass(es), max {spec['max_tokens']} tokens, temperature {spec['temperature']}, "
+        f"{'streamed' if spec['stream'] else 'not streamed'}, "
+        f"{'prompt cache allowed' if spec['allow_prefix_cache'] else 'cold prompt cache'}"
+        + (f", endpoint {spec['endpoint']}" if spec["endpoint"] else ", in-process")
+        + ".",
+        "",
+        *_table(HEADLINE_COLUMNS, [headline_cells(r) for r in report.models]),
+        "",
+        "Avg Latency and p95: end-to-end seconds per request. TPS: the workshop's total tokens "
+        "(prompt + completion) per second of latency. Decode tok/s: tokens after the first per "
+        "second after the first.",
+        "",
+    ]
+    if report.highlights:
+        out += ["## Highlights", "", *[f"- {h}" for h in report.highlights], ""]
+    out += _levels(report) + _energy(report) + _environment(report)
+    return "\n".join(out) + "\n"
+
+
+def _levels(report: Report) -> list[str]:
+    rows = []
+    for r in report.models:
+        for lv in r.levels:
+            rows.append(
+                [
+                    r.model,
+                    lv.level,
+                    str(lv.requests),
+                    str(lv.errors),
+                    number(lv.request_throughput, 2),
+                    number(lv.output_tokens_per_second),
+                    millis(lv.ttft_s.p95 if lv.ttft_s else None),
+                    millis(lv.itl_s.p50 if lv.itl_s else None),
+                    seconds(lv.e2e_s.p95 if lv.e2e_s else None),
+                ]
+            )
+    if not rows:
+        return []
+    header = [
+        "Model",
+        "Level",
+        "Requests",
+        "Errors",
+        "Req/s",
+        "Output tok/s",
+        "TTFT p95",
+        "ITL p50",
+        "E2E p95",
+    ]
+    return ["## Load levels", "", *_table(header, rows), ""]
+
+
+def _energy(report: Report) -> list[str]:
+    rows = [
+        [
+            r.model,
+            f"{r.energy.joules_per_output_token:.3f}",
+            f"{r.energy.cost_per_million_tokens:.4f}",
+            r.energy.method,
+        ]
+        for r in report.models
+        if r.energy is not None
+    ]
+    if not rows:
+        return []
+    price = next(r.energy.kwh_price for r in report.models if r.energy is not None)
+    header = ["Model", "J / output token", f"cost per 1M tokens at {price:g}/kWh", "Method"]
+    return ["## Energy and cost (estimates)", "", *_table(header, rows), ""]
+
+
+def _load(env: dict[str, object]) -> str:
+    values = env.get("load_average")
+    return f"{values[0]:.2f}" if isinstance(values, list) and values else "-"
+
+
+def _environment(report: Report) -> list[str]:
+    env = report.environment
+    gpus = ", ".join(g["name"] for g in env.get("gpus", [])) or "none"
+    end = report.environment_end or {}
+    lines = [
+        "## Environment",
+        "",
+        f"- CPU: {env.get('cpu')} ({env.get('cores_available')} cores available, "
+        f"{env.get('cores_logical')} logical)",
+        f"- RAM: {format_bytes(env.get('ram_bytes'))}; GPU: {gpus}",
+        f"- OS: {env.get('os')}; Python {env.get('python')}; assay {env.get('assay')}; "
+        f"llama-cpp-python {env.get('llama_cpp_python')}",
+        f"- Load average (1 min): {_load(env)} at start, {_load(end)} at end",
+    ]
+    threads = {r.threads for r in report.models if r.threads}
+    if threads:
+        lines.append(f"- Inference threads: {', '.join(map(str, sorted(threads)))}")
+    if report.client.saturated:
+        lines.append(
+            "- **The benchmark client saturated (its own lag passed 1 ms at p95): "
+            "treat latency figures as suspect.**"
+        )
+    return [*lines, ""]

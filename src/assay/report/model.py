@@ -1,0 +1,278 @@
+"""The Report: one versioned pydantic model built from a run directory's files alone.
+
+Every renderer (Markdown, CSV, JSON, HTML), `compare` and `select` read only this, so a
+saved run can be re-rendered at any time without running anything again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from scipy import stats as scipy_stats
+
+from assay.bench import metrics as m
+from assay.bench.records import RequestRecord
+from assay.bench.rundir import SUMMARY_FILE, RunDir
+from assay.bench.summary import ClientSummary, LevelSummary, Summary, summarize
+from assay.catalog import Catalog
+from assay.report.energy import (
+    DEFAULT_KWH_PRICE,
+    DEFAULT_WATTS_PER_CORE,
+    EnergyEstimate,
+    estimate_energy,
+)
+from assay.report.licenses import LicenseClass, license_class
+
+REPORT_VERSION = 1
+SCORES_FILE = "scores.jsonl"
+
+
+class QualityStat(BaseModel):
+    source: str
+    mean: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+
+
+class ModelReport(BaseModel):
+    model: str
+    status: str
+    error: str | None
+    license: str
+    license_class: LicenseClass
+    engine: str | None
+    engine_version: str | None
+    threads: int | None
+    context_size: int | None
+    load_seconds: float | None
+    disk_bytes: int | None
+    peak_rss_bytes: int | None
+    steady_rss_bytes: int | None
+    gpu_used_bytes: int | None
+    headline_level: str | None
+    levels: list[LevelSummary]
+    quality: list[QualityStat]
+    energy: EnergyEstimate | None
+    e2e_samples_s: list[float]
+    ttft_samples_s: list[float]
+
+    def level(self, name: str | None = None) -> LevelSummary | None:
+        wanted = name or self.headline_level
+        return next((lv for lv in self.levels if lv.level == wanted), None)
+
+    @property
+    def headline(self) -> LevelSummary | None:
+        return self.level()
+
+    @property
+    def quality_score(self) -> float | None:
+        """The most direct quality figure there is: human, then judge, then rules."""
+        by_source = {q.source: q.mean for q in self.quality}
+        for source in ("human", "judge", "rules"):
+            if source in by_source:
+                return by_source[source]
+        return None
+
+
+class Report(BaseModel):
+    version: int = REPORT_VERSION
+    run_name: str
+    run_path: str
+    started_at: str
+    finished_at: str | None
+    status: str
+    environment: dict[str, Any]
+    environment_end: dict[str, Any] | None
+    spec: dict[str, Any]
+    models: list[ModelReport]
+    client: ClientSummary
+    highlights: list[str]
+
+    def model(self, name: str) -> ModelReport | None:
+        return next((r for r in self.models if r.model == name), None)
+
+
+def build_report(
+    path: Path,
+    catalog: Catalog | None = None,
+    watts_per_core: float = DEFAULT_WATTS_PER_CORE,
+    kwh_price: float = DEFAULT_KWH_PRICE,
+) -> Report:
+    run = RunDir(path)
+    meta = run.read_meta()
+    summary = _summary(run)
+    records = run.records()
+    scores = read_scores(path / SCORES_FILE)
+    models = [
+        _model_report(s, records, scores.get(s.model, {}), catalog, watts_per_core, kwh_price)
+        for s in summary.models
+    ]
+    spec = meta.spec
+    return Report(
+        run_name=spec.name,
+        run_path=str(path),
+        started_at=meta.started_at,
+        finished_at=meta.finished_at,
+        status=meta.status,
+        environment=meta.environment,
+        environment_end=meta.environment_end,
+        spec={
+            "models": spec.models,
+            "prompts": len(spec.prompts),
+            "rounds": spec.rounds,
+            "warmup": spec.warmup,
+            "max_tokens": spec.max_tokens,
+            "temperature": spec.temperature,
+            "stream": spec.stream,
+            "endpoint": spec.endpoint,
+            "concurrency": spec.concurrency,
+            "rate": spec.rate,
+            "allow_prefix_cache": spec.allow_prefix_cache,
+        },
+        models=models,
+        client=summary.client,
+        highlights=highlights(models),
+    )
+
+
+def _summary(run: RunDir) -> Summary:
+    saved = run.path / SUMMARY_FILE
+    if saved.exists():
+        return Summary.model_validate_json(saved.read_text("utf-8"))
+    return summarize(run)
+
+
+def _model_report(
+    summary: Any,
+    records: list[RequestRecord],
+    scores: dict[str, list[float]],
+    catalog: Catalog | None,
+    watts_per_core: float,
+    kwh_price: float,
+) -> ModelReport:
+    info, memory = summary.info, summary.memory
+    headline = _headline_level(summary.levels)
+    timed = [
+        r
+        for r in records
+        if r.model == summary.model and r.ok and not r.warmup and r.level == headline
+    ]
+    all_tokens = sum(r.completion_tokens or 0 for r in records if r.model == summary.model)
+    license_id = _license(summary.model, catalog)
+    return ModelReport(
+        model=summary.model,
+        status=summary.status,
+        error=summary.error,
+        license=license_id,
+        license_class=license_class(license_id),
+        engine=info.get("engine"),
+        engine_version=info.get("engine_version"),
+        threads=info.get("threads"),
+        context_size=info.get("context_size"),
+        load_seconds=info.get("load_seconds"),
+        disk_bytes=info.get("disk_bytes") or _catalog_size(summary.model, catalog),
+        peak_rss_bytes=memory.get("peak_rss_bytes"),
+        steady_rss_bytes=memory.get("steady_rss_bytes"),
+        gpu_used_bytes=memory.get("gpu_used_bytes"),
+        headline_level=headline,
+        levels=summary.levels,
+        quality=[quality_stat(source, values) for source, values in sorted(scores.items())],
+        energy=estimate_energy(
+            all_tokens,
+            memory.get("cpu_seconds"),
+            memory.get("rapl_joules"),
+            watts_per_core,
+            kwh_price,
+        ),
+        e2e_samples_s=[m.e2e(r) for r in timed],
+        ttft_samples_s=[t for r in timed if (t := m.ttft(r)) is not None],
+    )
+
+
+def _headline_level(levels: list[LevelSummary]) -> str | None:
+    names = [lv.level for lv in levels]
+    for preferred in ("sequential", "c1"):
+        if preferred in names:
+            return preferred
+    return names[0] if names else None
+
+
+def _license(model: str, catalog: Catalog | None) -> str:
+    entry = catalog.get(model.partition(":")[0]) if catalog else None
+    return entry.license if entry else "unknown"
+
+
+def _catalog_size(model: str, catalog: Catalog | None) -> int | None:
+    entry = catalog.get(model.partition(":")[0]) if catalog else None
+    return entry.variants[0].size_bytes if entry else None
+
+
+def read_scores(path: Path) -> dict[str, dict[str, list[float]]]:
+    """Scores by model and source from scores.jsonl (absent file: no quality figures)."""
+    by_model: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    if not path.exists():
+        return {}
+    for line in path.read_text("utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        score = entry.get("score")
+        if isinstance(score, int | float) and entry.get("model") and entry.get("source"):
+            by_model[entry["model"]][entry["source"]].append(float(score))
+    return {model: dict(sources) for model, sources in by_model.items()}
+
+
+def quality_stat(source: str, values: list[float]) -> QualityStat:
+    """Mean with a 95% t-interval (none for a single score)."""
+    data = np.asarray(values, dtype=float)
+    mean = float(data.mean())
+    if data.size < 2:
+        return QualityStat(source=source, mean=mean, ci_low=None, ci_high=None, n=int(data.size))
+    half = float(scipy_stats.t.ppf(0.975, data.size - 1) * data.std(ddof=1) / math.sqrt(data.size))
+    return QualityStat(
+        source=source, mean=mean, ci_low=mean - half, ci_high=mean + half, n=int(data.size)
+    )
+
+
+def highlights(models: list[ModelReport]) -> list[str]:
+    ok = [r for r in models if r.headline is not None and r.headline.e2e_s is not None]
+    lines: list[str] = []
+
+    def best(label: str, key: Any, fmt: Any, reverse: bool = False) -> None:
+        candidates = [(key(r), r) for r in ok if key(r) is not None]
+        if candidates:
+            value, winner = (max if reverse else min)(candidates, key=lambda c: c[0])
+            lines.append(f"{label}: {winner.model} ({fmt(value)})")
+
+    best("Fastest (mean latency)", lambda r: r.headline.e2e_s.mean, lambda v: f"{v:.2f} s")
+    best(
+        "Quickest first token (TTFT p50)",
+        lambda r: r.headline.ttft_s.p50 if r.headline.ttft_s else None,
+        lambda v: f"{v * 1000:.0f} ms",
+    )
+    best(
+        "Highest decode speed",
+        lambda r: (
+            r.headline.decode_tokens_per_second.mean
+            if r.headline.decode_tokens_per_second
+            else None
+        ),
+        lambda v: f"{v:.1f} tok/s",
+        reverse=True,
+    )
+    best("Smallest on disk", lambda r: r.disk_bytes, lambda v: f"{v / 1e6:.0f} MB")
+    best("Least memory (peak RSS)", lambda r: r.peak_rss_bytes, lambda v: f"{v / 1e6:.0f} MB")
+    best("Best quality", lambda r: r.quality_score, lambda v: f"{v:.2f} / 5", reverse=True)
+    for r in models:
+        if r.status not in ("ok", "complete"):
+            lines.append(
+                f"{r.status.capitalize()}: {r.model}" + (f" ({r.error})" if r.error else "")
+            )
+    return lines
