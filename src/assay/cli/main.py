@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from assay.cli import models, run
+from assay.cli import cache, models, pull, quantize, run
 from assay.errors import AssayError
 
 app = typer.Typer(
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.command(name="run")(run.run)
+app.command(name="pull")(pull.pull)
+app.add_typer(cache.app, name="cache")
+app.command(name="quantize")(quantize.quantize)
 
 
 def main() -> None:
