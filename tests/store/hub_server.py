@@ -45,7 +45,8 @@ class Faults:
     tokens: frozenset[str] = frozenset()
     announced_size: int | None = None  # lie about the size in HEAD (free-space tests)
     bytes_per_second: int | None = None  # throttle bodies
-    redirect: bool = False  # resolve -> 302 /lfs/<sha256>, as the hub does for LFS
+    redirect: bool = False  # resolve -> 302 <cdn>/lfs/<sha256>, as the hub does for LFS
+    cdn_denials: int = 0  # resumed (Range) GETs on the CDN answered 403: an expired signature
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Served:
     status: int
     range_start: int | None
     body_bytes: int
+    authorized: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class HostedFile:
 
 @dataclass
 class FakeHub:
-    url: str
+    url: str  # the hub
+    cdn_url: str  # where LFS redirects go: another port, so another host to the client
     files: dict[tuple[str, str], HostedFile]
     faults: Faults = field(default_factory=Faults)
     log: list[Served] = field(default_factory=list)
@@ -106,19 +109,20 @@ def host(path: Path) -> HostedFile:
 
 @contextmanager
 def serve(files: dict[tuple[str, str], HostedFile]) -> Iterator[FakeHub]:
-    """Run a FakeHub serving files keyed by (repo, filename) until the block ends."""
-    hub = FakeHub(url="", files=dict(files))
+    """Run a FakeHub (and its CDN) serving files keyed by (repo, filename) until the block ends."""
+    hub = FakeHub(url="", cdn_url="", files=dict(files))
     handler = type("Handler", (_Handler,), {"hub": hub})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    hub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for _ in range(2)]
+    for server in servers:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    hub.url, hub.cdn_url = (f"http://127.0.0.1:{s.server_address[1]}" for s in servers)
     try:
         yield hub
     finally:
-        server.shutdown()
-        server.server_close()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -141,6 +145,10 @@ class _Handler(BaseHTTPRequestHandler):
         if resolve:
             self._resolve(resolve["repo"], resolve["file"], head)
         elif lfs and (hosted := self.hub.by_sha(lfs["sha"])) is not None:
+            if self.hub.faults.cdn_denials > 0 and self._range_start() and not head:
+                self.hub.faults.cdn_denials -= 1
+                self._error(403, None, "Request has expired", head)
+                return
             self._content(hosted, head)
         else:
             self._error(404, "RepoNotFound", "Repository not found", head)
@@ -161,11 +169,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if faults.redirect:
             self.send_response(302)
-            self.send_header("Location", f"{self.hub.url}/lfs/{hosted.sha256}")
+            self.send_header("Location", f"{self.hub.cdn_url}/lfs/{hosted.sha256}")
             self._hub_headers(hosted)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            self.hub.record(Served(self.command, self.path, 302, None, 0))
+            self.hub.record(Served(self.command, self.path, 302, None, 0, self._authorized()))
             return
         self._content(hosted, head)
 
@@ -191,7 +199,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{hosted.size - 1}/{hosted.size}")
         self.end_headers()
         sent = 0 if head else self._body(hosted, offset)
-        self.hub.record(Served(self.command, self.path, 206 if start else 200, start, sent))
+        status = 206 if start else 200
+        self.hub.record(Served(self.command, self.path, status, start, sent, self._authorized()))
+
+    def _authorized(self) -> bool:
+        return "Authorization" in self.headers
 
     def _range_start(self) -> int | None:
         match = _RANGE.match(self.headers.get("Range", ""))
@@ -246,4 +258,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
-        self.hub.record(Served(self.command, self.path, status, None, 0))
+        self.hub.record(Served(self.command, self.path, status, None, 0, self._authorized()))
+
+
+def main() -> None:
+    """`python -m tests.store.hub_server REPO FILE PATH`: serve one file until killed.
+
+    Prints the URL on the first line of stdout. Used by benchmarks/store_throughput.py so
+    that the server does not share a process (and a GIL) with the client it measures.
+    """
+    import sys
+
+    repo, filename, path = sys.argv[1:4]
+    with serve({(repo, filename): host(Path(path))}) as hub:
+        print(hub.url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -56,11 +56,30 @@ def test_a_full_pull_places_a_verified_file_and_its_record(
     assert len(hub.log) == before
 
 
-def test_a_pull_follows_the_hubs_lfs_redirect(home: Settings, hub: FakeHub) -> None:
+def test_a_pull_follows_the_hubs_lfs_redirect_without_the_token(
+    home: Settings, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
     hub.faults = Faults(redirect=True)
     result = _pull(home, hub)
     assert sha256_file(result.path) == SHA
-    assert [s.path.startswith("/lfs/") for s in hub.gets()] == [True]
+    (head,) = hub.heads()
+    (get,) = hub.gets()
+    assert head.authorized and head.status == 302
+    assert get.path.startswith("/lfs/") and not get.authorized, "the token stays with the hub"
+
+
+def test_an_expired_cdn_url_is_renewed_and_the_download_resumes(
+    home: Settings, hub: FakeHub, smol_hosted: HostedFile
+) -> None:
+    hub.faults = Faults(redirect=True, cut_at=30_000_000, cdn_denials=1)
+    result = _pull(home, hub)
+    assert sha256_file(result.path) == SHA
+    assert len(hub.heads()) == 2, "a fresh HEAD for a fresh signed URL"
+    statuses = [s.status for s in hub.gets()]
+    assert statuses == [200, 403, 206]
+    resumed = hub.gets()[-1]
+    assert resumed.range_start and resumed.body_bytes == smol_hosted.size - resumed.range_start
 
 
 def test_a_dropped_connection_resumes_without_fetching_the_start_again(

@@ -88,6 +88,7 @@ class _Remote:
     etag: str
     commit: str
     size: int | None
+    signed: bool  # url is off the hub (a CDN): it carries its own signature, not the token
 
 
 class _PartialState(BaseModel):
@@ -186,7 +187,7 @@ def _download(target: Path, resolved: Resolved, options: PullOptions) -> PullRes
     if resumed_from:
         options.say(f"resuming {target.name} from {format_bytes(resumed_from)}")
     started = time.perf_counter()
-    _fetch(remote, partial, size, resolved.name, options)
+    _fetch(remote, partial, size, resolved, options)
     seconds = time.perf_counter() - started
     got = partial.stat().st_size
     options.say(f"verifying the sha256 of {target.name}")
@@ -258,9 +259,10 @@ def _resolve_remote(resolved: Resolved, options: PullOptions) -> _Remote:
         )
     headers = build_hf_headers(library_name="assay", library_version=_version())
     headers["Accept-Encoding"] = "identity"
-    if urlsplit(meta.location).netloc != urlsplit(url).netloc:
-        headers.pop("authorization", None)  # signed CDN URL: the token stays with the hub
-    return _Remote(meta.location, headers, meta.etag, meta.commit_hash, meta.size)
+    signed = urlsplit(meta.location).netloc != urlsplit(url).netloc
+    if signed:
+        headers.pop("authorization", None)  # the token stays with the hub
+    return _Remote(meta.location, headers, meta.etag, meta.commit_hash, meta.size, signed)
 
 
 def _version() -> str:
@@ -309,14 +311,18 @@ def _check_free_space(folder: Path, needed: int, name: str) -> None:
 
 
 def _fetch(
-    remote: _Remote, partial: Path, size: int | None, name: str, options: PullOptions
+    remote: _Remote, partial: Path, size: int | None, resolved: Resolved, options: PullOptions
 ) -> None:
-    """GET into partial, resuming from its end; retried with backoff on transient failures."""
+    """GET into partial, resuming from its end; retried with backoff on transient failures.
+
+    A signed CDN URL that stops being accepted (401/403 off the hub: it expired during a
+    long download) is fetched again with a fresh HEAD, and the download carries on.
+    """
     from huggingface_hub.file_download import http_get
 
     policy = options.retry
     for attempt in range(1, policy.attempts + 1):
-        offset = partial.stat().st_size if partial.is_file() else 0
+        offset = _size(partial)
         try:
             with partial.open("ab") as fh:
                 http_get(
@@ -330,26 +336,41 @@ def _fetch(
                 )
             return
         except Exception as exc:
-            if not is_transient(exc):
-                raise DownloadError(_fetch_failure(exc, name, partial)) from None
+            expired = remote.signed and _status(exc) in (401, 403)
+            if not (expired or is_transient(exc)):
+                raise DownloadError(_fetch_failure(exc, resolved.name, partial)) from None
             if attempt == policy.attempts:
                 raise DownloadError(
-                    f"the download of {name} failed {attempt} times ({_short(exc)}); "
-                    f"run 'assay pull {name}' again to resume from "
+                    f"the download of {resolved.name} failed {attempt} times ({_short(exc)}); "
+                    f"run 'assay pull {resolved.name}' again to resume from "
                     f"{format_bytes(_size(partial))}"
                 ) from None
             wait = policy.wait(attempt)
             options.say(f"{_short(exc)}; retrying in {wait:.0f} s")
             time.sleep(wait)
+            if expired:
+                remote = _resolve_remote(resolved, options)
+                _reusable_partial(partial, remote)  # a new version on the hub starts over
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
 
 
 def _fetch_failure(exc: BaseException, name: str, partial: Path) -> str:
-    status = getattr(getattr(exc, "response", None), "status_code", None)
+    kept = _size(partial)
+    resume = (
+        f"; the {format_bytes(kept)} downloaded so far are kept for 'assay pull {name}'"
+        if kept
+        else ""
+    )
+    status = _status(exc)
     if status is not None:
-        return f"the download of {name} failed: the server answered HTTP {status}"
+        return f"the download of {name} failed: the server answered HTTP {status}{resume}"
     if isinstance(exc, OSError) and exc.strerror:
-        return f"cannot write {partial}: {exc.strerror}"
-    return f"the download of {name} failed: {_short(exc)}"
+        return f"cannot write {partial}: {exc.strerror}{resume}"
+    return f"the download of {name} failed: {_short(exc)}{resume}"
 
 
 def _size(path: Path) -> int:
