@@ -49,6 +49,18 @@ def assert_error(result: subprocess.CompletedProcess[str], code: int, *needles: 
     return errors[0]
 
 
+def test_the_store_commands_are_listed_without_importing_heavy_libraries() -> None:
+    code = (
+        "import sys, assay.cli.main;"
+        "heavy = {'huggingface_hub', 'httpx2', 'llama_cpp'} & set(sys.modules);"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    result = assay("--help")
+    for command in ("pull", "cache", "quantize"):
+        assert command in result.stdout
+
+
 def _cached(home: Settings, alias: str = "smol-hub") -> Path:
     return home.models_dir / alias / "q4_1" / FILE
 
