@@ -102,7 +102,7 @@ def pull(settings: Settings, resolved: Resolved, options: PullOptions | None = N
     """Make resolved's file available locally, downloading it when needed."""
     options = options or PullOptions()
     entry, variant = resolved.entry, resolved.variant
-    if variant.repo is None:
+    if variant.repo is None or variant.path is not None or variant.bundled is not None:
         return _local_only(settings, resolved)
     if variant.file is None:
         raise AssayError(f"'{resolved.name}' names a repo but no file in the catalog")
@@ -241,6 +241,7 @@ def _resolve_remote(resolved: Resolved, options: PullOptions) -> _Remote:
     url = hf_hub_url(
         variant.repo, variant.file, revision=variant.revision, endpoint=options.endpoint
     )
+    options.say(f"looking up {variant.repo}/{variant.file} on {urlsplit(url).netloc}")
     try:
         meta = get_hf_file_metadata(
             url,
