@@ -168,12 +168,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, code, "Entry not found" if known else "Repository not found", head)
             return
         if faults.redirect:
+            # Logged before answering (here and for errors and HEADs), so that a client that
+            # has its answer always finds the request in the log.
+            self.hub.record(Served(self.command, self.path, 302, None, 0, self._authorized()))
             self.send_response(302)
             self.send_header("Location", f"{self.hub.cdn_url}/lfs/{hosted.sha256}")
             self._hub_headers(hosted)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            self.hub.record(Served(self.command, self.path, 302, None, 0, self._authorized()))
             return
         self._content(hosted, head)
 
@@ -189,7 +191,10 @@ class _Handler(BaseHTTPRequestHandler):
         if start is not None and start >= hosted.size:
             self._error(416, None, "Range Not Satisfiable", head)
             return
-        self.send_response(206 if start else 200)
+        status = 206 if start else 200
+        if head:
+            self.hub.record(Served(self.command, self.path, status, start, 0, self._authorized()))
+        self.send_response(status)
         self._hub_headers(hosted)
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Type", "application/octet-stream")
@@ -198,9 +203,11 @@ class _Handler(BaseHTTPRequestHandler):
         if start:
             self.send_header("Content-Range", f"bytes {start}-{hosted.size - 1}/{hosted.size}")
         self.end_headers()
-        sent = 0 if head else self._body(hosted, offset)
-        status = 206 if start else 200
-        self.hub.record(Served(self.command, self.path, status, start, sent, self._authorized()))
+        if not head:
+            sent = self._body(hosted, offset)
+            self.hub.record(
+                Served(self.command, self.path, status, start, sent, self._authorized())
+            )
 
     def _authorized(self) -> bool:
         return "Authorization" in self.headers
@@ -250,6 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, status: int, code: str | None, message: str, head: bool) -> None:
         body = b"" if head else message.encode()
+        self.hub.record(Served(self.command, self.path, status, None, 0, self._authorized()))
         self.send_response(status)
         if code:
             self.send_header("X-Error-Code", code)
@@ -258,7 +266,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
-        self.hub.record(Served(self.command, self.path, status, None, 0, self._authorized()))
 
 
 def main() -> None:

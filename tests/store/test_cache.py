@@ -12,7 +12,7 @@ from assay.engines import LoadOptions
 from assay.errors import UnknownModelError
 from assay.registry import ModelRegistry
 from assay.store import remove
-from assay.store.cache import scan
+from assay.store.cache import CacheScan, scan
 from assay.store.download import PullOptions, pull
 from assay.store.verify import verify
 from tests.store.hub_server import FakeHub
@@ -24,7 +24,7 @@ def _pulled(settings: Settings, hub: FakeHub) -> Path:
     return pull(settings, registry.resolve("smol-hub"), options).path
 
 
-def _scan(settings: Settings):  # type: ignore[no-untyped-def]
+def _scan(settings: Settings) -> CacheScan:
     return scan(settings, ModelRegistry(settings).catalog)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
-from assay.catalog import Resolved
+from assay.catalog import ModelEntry, Resolved, Variant
 from assay.config import Settings
 from assay.errors import DownloadError, UnsafePathError
 from assay.registry import ModelRegistry
@@ -25,10 +25,10 @@ def _resolve(settings: Settings, name: str) -> Resolved:
     return ModelRegistry(settings).resolve(name)
 
 
-def _pull(settings: Settings, hub: FakeHub, name: str = "smol-hub", **kw: object) -> PullResult:
+def _pull(settings: Settings, hub: FakeHub, name: str = "smol-hub") -> PullResult:
     options = PullOptions(
-        endpoint=hub.url, offline=False, retry=RetryPolicy(attempts=2, first_wait=0.05), **kw
-    )  # type: ignore[arg-type]
+        endpoint=hub.url, offline=False, retry=RetryPolicy(attempts=2, first_wait=0.05)
+    )
     return pull(settings, _resolve(settings, name), options)
 
 
@@ -47,7 +47,7 @@ def test_a_full_pull_places_a_verified_file_and_its_record(
     assert sha256_file(result.path) == SHA and is_verified(result.path, SHA)
     record = read_record(result.path.parent)
     assert record is not None and record.kind == "pulled" and record.commit == COMMIT
-    assert [s.status for s in hub.gets()] == [200]
+    assert [s.status for s in hub.wait_for_gets(1)] == [200]
     assert not list(home.models_dir.rglob("*.incomplete*"))
     # A second pull finds the verified file and asks the hub nothing.
     before = len(hub.log)
@@ -64,7 +64,7 @@ def test_a_pull_follows_the_hubs_lfs_redirect_without_the_token(
     result = _pull(home, hub)
     assert sha256_file(result.path) == SHA
     (head,) = hub.heads()
-    (get,) = hub.gets()
+    (get,) = hub.wait_for_gets(1)
     assert head.authorized and head.status == 302
     assert get.path.startswith("/lfs/") and not get.authorized, "the token stays with the hub"
 
@@ -76,9 +76,9 @@ def test_an_expired_cdn_url_is_renewed_and_the_download_resumes(
     result = _pull(home, hub)
     assert sha256_file(result.path) == SHA
     assert len(hub.heads()) == 2, "a fresh HEAD for a fresh signed URL"
-    statuses = [s.status for s in hub.gets()]
-    assert statuses == [200, 403, 206]
-    resumed = hub.gets()[-1]
+    statuses = [s.status for s in hub.wait_for_gets(3)]
+    assert sorted(statuses) == [200, 206, 403]
+    resumed = next(s for s in hub.gets() if s.status == 206)
     assert resumed.range_start and resumed.body_bytes == smol_hosted.size - resumed.range_start
 
 
@@ -89,7 +89,7 @@ def test_a_dropped_connection_resumes_without_fetching_the_start_again(
     hub.faults = Faults(cut_at=cut)
     result = _pull(home, hub)
     assert sha256_file(result.path) == SHA
-    first, second = hub.gets()
+    first, second = hub.wait_for_gets(2)
     assert first.status == 200 and first.body_bytes == cut
     assert second.status == 206 and second.range_start is not None
     assert cut - CHUNK <= second.range_start <= cut
@@ -118,7 +118,7 @@ def test_a_partial_file_from_an_earlier_run_is_resumed(
     (folder / f"{FILE}.incomplete.json").write_text(f'{{"etag": "{SHA}", "size": null}}')
     result = _pull(home, hub)
     assert result.resumed_from == done and result.downloaded == smol_hosted.size - done
-    (get,) = hub.gets()
+    (get,) = hub.wait_for_gets(1)
     assert get.range_start == done and get.body_bytes == smol_hosted.size - done
     assert sha256_file(result.path) == SHA
 
@@ -132,7 +132,7 @@ def test_a_partial_file_of_another_version_is_discarded(
     (folder / f"{FILE}.incomplete.json").write_text('{"etag": "older", "size": null}')
     result = _pull(home, hub)
     assert result.resumed_from == 0
-    assert [s.range_start for s in hub.gets()] == [None]
+    assert [s.range_start for s in hub.wait_for_gets(1)] == [None]
     assert sha256_file(result.path) == SHA
 
 
@@ -148,7 +148,7 @@ def test_wrong_bytes_are_deleted_and_nothing_enters_the_cache(
     assert not ModelRegistry(home).is_cached(*_pair(home, f"{name}:q4_1"))
 
 
-def _pair(settings: Settings, name: str) -> tuple:  # type: ignore[type-arg]
+def _pair(settings: Settings, name: str) -> tuple[ModelEntry, Variant]:
     resolved = _resolve(settings, name)
     return resolved.entry, resolved.variant
 
@@ -171,7 +171,7 @@ def test_concurrent_pulls_of_one_model_download_it_once(home: Settings, hub: Fak
         t.join()
     assert not errors
     assert sorted(r.already_cached for r in results) == [False, True, True]
-    assert len(hub.gets()) == 1
+    assert len(hub.wait_for_gets(1)) == 1
     assert sha256_file(results[0].path) == SHA
 
 
@@ -214,7 +214,7 @@ def test_a_corrupt_cached_file_is_downloaded_again(home: Settings, hub: FakeHub)
         fh.write(b"\0\0\0\0")
     result = _pull(home, hub)
     assert not result.already_cached and sha256_file(path) == SHA
-    assert len(hub.gets()) == 2
+    assert len(hub.wait_for_gets(2)) == 2
 
 
 def test_bundled_models_need_no_download(home: Settings, hub: FakeHub) -> None:

@@ -10,7 +10,7 @@ import pytest
 from assay.config import Settings
 from assay.errors import AssayError, CatalogError, ModelFileError
 from assay.registry import ModelRegistry
-from assay.store.importer import ImportRequest, import_gguf
+from assay.store.importer import ImportRequest, ImportResult, import_gguf
 from assay.store.integrity import is_verified
 
 
@@ -29,7 +29,7 @@ def my_gguf(tmp_path: Path, smollm_path: Path) -> Path:
     return path
 
 
-def _import(settings: Settings, request: ImportRequest):  # type: ignore[no-untyped-def]
+def _import(settings: Settings, request: ImportRequest) -> ImportResult:
     return import_gguf(settings, ModelRegistry(settings).catalog, request)
 
 
