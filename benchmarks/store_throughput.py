@@ -87,7 +87,7 @@ def downloads(registry: ModelRegistry, rounds: int) -> Table:
     size = runs[0][2]
     transfer = [size / t / 1e6 for t, _, _ in runs]
     total = [size / t / 1e6 for _, t, _ in runs]
-    table = Table(title=f"assay pull of {FILE} ({size / 1e6:.1f} MB) from the local fake hub")
+    table = Table(title=f"assay pull, {FILE} ({size / 1e6:.1f} MB), local fake hub")
     for column in ("rounds", "transfer MB/s (median)", "min-max", "total MB/s (median)", "total s"):
         table.add_column(column, justify="right")
     table.add_row(
@@ -132,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     registry = ModelRegistry(settings)
-    console = Console()
+    console = Console(width=110)
     console.print(downloads(registry, args.rounds))
     threads = args.threads or settings.effective_threads()
     console.print(quantize_times(max(1, args.rounds // 2 + 1), threads))
