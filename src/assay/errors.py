@@ -33,3 +33,19 @@ class EngineError(AssayError):
     """An engine failure while loading or generating."""
 
     exit_code = 1
+
+
+class UnsafePathError(AssayError):
+    """A name or catalog field that would place a file outside assay's cache."""
+
+
+class DownloadError(AssayError):
+    """A pull that failed: network, access, disk space, or a file that did not verify."""
+
+    exit_code = 1
+
+
+class CorruptCacheError(AssayError):
+    """Cached files whose bytes no longer match their recorded sha256."""
+
+    exit_code = 1

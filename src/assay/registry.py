@@ -10,6 +10,8 @@ from assay.catalog import Catalog, ModelEntry, Resolved, Variant, load_catalog, 
 from assay.config import Settings
 from assay.engines import LoadedModel, LoadOptions, engine_for
 from assay.store import is_cached, model_path
+from assay.store.locate import cache_dir_for
+from assay.store.records import touch_last_used, with_store_variants
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,8 @@ class ModelRegistry:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog: Catalog = load_catalog(settings.user_catalog_path)
+        catalog = load_catalog(settings.user_catalog_path)
+        self.catalog: Catalog = with_store_variants(catalog, settings.models_dir)
 
     def resolve(self, name: str) -> Resolved:
         return resolve(self.catalog, name, gpu_usable=self.gpu_usable(), is_cached=self.is_cached)
@@ -38,7 +41,9 @@ class ModelRegistry:
         resolved = self.resolve(name)
         path = self.path(resolved)
         engine = engine_for(resolved.variant.engine)
-        return LoadedEntry(resolved, engine.load(path, options or self.default_load_options()))
+        model = engine.load(path, options or self.default_load_options())
+        touch_last_used(cache_dir_for(self.settings, resolved.entry, resolved.variant))
+        return LoadedEntry(resolved, model)
 
     def default_load_options(self) -> LoadOptions:
         return LoadOptions(

@@ -49,6 +49,8 @@ class Variant(BaseModel):
     size_bytes: int | None = Field(default=None, ge=0)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     gated: bool = False
+    # `alias:variant` this file was made from by `assay quantize` (a store-side variant).
+    derived_from: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -63,6 +65,8 @@ class Variant(BaseModel):
             return f"bundled in the Python package {self.bundled.distribution}"
         if self.repo is not None:
             return f"hf://{self.repo}/{self.file}"
+        if self.derived_from is not None:
+            return f"quantized by assay from {self.derived_from}"
         return "unknown"
 
 

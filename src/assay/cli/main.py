@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from assay.cli import bench, mock_server, models, report, run, serve
+from assay.cli import bench, cache, mock_server, models, pull, quantize, report, run, serve
 from assay.errors import AssayError
 
 app = typer.Typer(
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.command(name="run")(run.run)
+app.command(name="pull")(pull.pull)
+app.add_typer(cache.app, name="cache")
+app.command(name="quantize")(quantize.quantize)
 app.command(name="serve")(serve.serve)
 app.command(name="bench")(bench.bench)
 app.command(name="mock-server")(mock_server.mock_server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -27,27 +28,35 @@ def record_path(path: Path) -> Path:
     return path.with_name(path.name + ".verified.json")
 
 
-def write_verified(path: Path, sha256: str) -> None:
+def write_verified(path: Path, sha256: str, record: Path | None = None) -> None:
+    """Record path's hash; beside it, or at record for files assay must not write beside."""
     stat = path.stat()
-    record = VerifiedRecord(sha256=sha256, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-    atomic_write_text(record_path(path), record.model_dump_json())
+    data = VerifiedRecord(sha256=sha256, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    atomic_write_text(record or record_path(path), data.model_dump_json())
 
 
-def is_verified(path: Path, sha256: str | None) -> bool:
-    """True when a record says this exact file (size and mtime unchanged) had this hash."""
+def read_verified(path: Path, record: Path | None = None) -> VerifiedRecord | None:
+    """The record for path when it still describes this exact file (size and mtime)."""
     try:
-        record = VerifiedRecord.model_validate_json(record_path(path).read_text("utf-8"))
+        data = VerifiedRecord.model_validate_json((record or record_path(path)).read_text("utf-8"))
         stat = path.stat()
     except (OSError, ValidationError, json.JSONDecodeError):
-        return False
-    same_file = record.size == stat.st_size and record.mtime_ns == stat.st_mtime_ns
-    return same_file and (sha256 is None or record.sha256 == sha256)
+        return None
+    if data.size != stat.st_size or data.mtime_ns != stat.st_mtime_ns:
+        return None
+    return data
+
+
+def is_verified(path: Path, sha256: str | None, record: Path | None = None) -> bool:
+    """True when a record says this exact file (size and mtime unchanged) had this hash."""
+    data = read_verified(path, record)
+    return data is not None and (sha256 is None or data.sha256 == sha256)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a file so that readers see the old content or the new, never half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         tmp.write_text(text, "utf-8")
         os.replace(tmp, path)

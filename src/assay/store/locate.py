@@ -1,4 +1,10 @@
-"""Where a catalog variant's file is on this machine, and whether it is there yet."""
+"""Where a catalog variant's file is on this machine, and whether it is there yet.
+
+Layout: `<models_dir>/<alias>/<variant>/<file name>` for everything assay puts in its cache
+(pulled, quantized, assembled from bundled chunks, imported with --copy). Aliases and
+variant names are checked by the catalog schema, file names by `store.safety`, and the
+final path is resolved and must stay inside `models_dir`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,19 @@ from pathlib import Path
 
 from assay.catalog.schema import ModelEntry, Variant
 from assay.config import Settings
-from assay.errors import ModelFileError
+from assay.errors import ModelFileError, UnsafePathError
 from assay.store.bundled import bundled_model_path, locate_bundled_parts
+from assay.store.safety import contained, local_file_name
 
 
 def cache_dir_for(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
     return settings.models_dir / entry.alias / variant.name
+
+
+def cached_file(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
+    """Where this variant's file lives in assay's cache (whether or not it is there yet)."""
+    name = local_file_name(variant.file) if variant.file else "model.gguf"
+    return contained(settings.models_dir, cache_dir_for(settings, entry, variant) / name)
 
 
 def model_path(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
@@ -24,15 +37,18 @@ def model_path(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
             )
         return variant.path
     if variant.bundled is not None:
-        target = cache_dir_for(settings, entry, variant) / (variant.file or "model.gguf")
+        target = cached_file(settings, entry, variant)
         return bundled_model_path(variant.bundled, target, variant.sha256)
-    cached = cache_dir_for(settings, entry, variant) / (variant.file or "")
-    if variant.file and cached.is_file():
-        return cached
-    raise ModelFileError(
-        f"'{entry.alias}:{variant.name}' is not in the cache; run 'assay pull {entry.alias}:"
-        f"{variant.name}' first"
+    if variant.file:
+        cached = cached_file(settings, entry, variant)
+        if cached.is_file():
+            return cached
+    how = (
+        f"it was made from {variant.derived_from} by 'assay quantize': run that again"
+        if variant.derived_from
+        else f"run 'assay pull {entry.alias}:{variant.name}' first"
     )
+    raise ModelFileError(f"'{entry.alias}:{variant.name}' is not in the cache; {how}")
 
 
 def is_cached(settings: Settings, entry: ModelEntry, variant: Variant) -> bool:
@@ -47,4 +63,7 @@ def is_cached(settings: Settings, entry: ModelEntry, variant: Variant) -> bool:
         return True
     if variant.file is None:
         return False
-    return (cache_dir_for(settings, entry, variant) / variant.file).is_file()
+    try:
+        return cached_file(settings, entry, variant).is_file()
+    except UnsafePathError:
+        return False
