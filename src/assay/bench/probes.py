@@ -74,21 +74,28 @@ class MemorySampler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        cpu_end, rapl_end = _cpu_seconds(self._pid), _rapl_microjoules()
+        cpu = None if cpu_end is None or self._cpu_start is None else cpu_end - self._cpu_start
+        rapl = None
+        if rapl_end is not None and self._rapl_start is not None and rapl_end >= self._rapl_start:
+            rapl = (rapl_end - self._rapl_start) / 1e6
+        energy: dict[str, Any] = {
+            "gpu_used_bytes": gpu_used_bytes(),
+            "cpu_seconds": cpu,
+            "rapl_joules": rapl,
+            "wall_seconds": time.perf_counter() - self._started,
+        }
         samples = self._samples
         if self._pid is None or not samples:
             return MemoryReport(
-                peak_rss_bytes=None,
-                steady_rss_bytes=None,
-                samples=0,
-                source="unknown",
-                gpu_used_bytes=gpu_used_bytes(),
+                peak_rss_bytes=None, steady_rss_bytes=None, samples=0, source="unknown", **energy
             )
         return MemoryReport(
             peak_rss_bytes=max(samples),
             steady_rss_bytes=int(statistics.median(samples)),
             samples=len(samples),
             source=f"pid {self._pid} and children, every {self._interval * 1000:.0f} ms",
-            gpu_used_bytes=gpu_used_bytes(),
+            **energy,
         )
 
 

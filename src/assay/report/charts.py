@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,9 @@ def _svg(fig: Any) -> str:
     fig.savefig(buffer, format="svg", bbox_inches="tight")
     _pyplot().close(fig)
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    text = text[text.index("<svg") :]
+    # The RDF metadata block carries a date and schema URLs: keep the page offline and stable.
+    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
 
 
 def pareto_front(points: Sequence[tuple[float, ...]]) -> list[int]:
@@ -43,7 +46,7 @@ def latency_distribution(report: Report) -> str | None:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.5 * len(models)))
-    ax.boxplot([r.e2e_samples_s for r in models], vert=False, showmeans=True)
+    ax.boxplot([r.e2e_samples_s for r in models], orientation="horizontal", showmeans=True)
     ax.set_yticks(range(1, len(models) + 1), [r.model for r in models])
     ax.set_xlabel("end-to-end latency per request (s)")
     ax.set_title("Latency distribution")
