@@ -21,3 +21,15 @@ def format_count(count: int | None) -> str:
         if count >= scale:
             return f"{count / scale:.1f}{unit}".replace(".0" + unit, unit)
     return str(count)
+
+
+def format_seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def format_millis(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def format_number(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

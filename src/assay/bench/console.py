@@ -6,18 +6,9 @@ from rich.table import Table
 
 from assay.bench.summary import LevelSummary, ModelSummary, Summary
 from assay.units import format_bytes
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.0f} ms"
-
-
-def _s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} s"
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+from assay.units import format_millis as _ms
+from assay.units import format_number as _num
+from assay.units import format_seconds as _s
 
 
 def summary_table(summary: Summary) -> Table:

@@ -32,7 +32,8 @@ def load_builtin() -> Catalog:
     return catalog
 
 
-def read_user_file(path: Path) -> dict[str, UserModelEntry]:
+def read_user_json(path: Path) -> dict[str, Any]:
+    """The user catalog's raw {alias: entry} object, or a one-line error naming the file."""
     try:
         data = json.loads(path.read_text("utf-8"))
     except json.JSONDecodeError as exc:
@@ -41,6 +42,11 @@ def read_user_file(path: Path) -> dict[str, UserModelEntry]:
         raise CatalogError(f"{path}: cannot read the user catalog: {exc.strerror}") from None
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: expected an object of {{alias: entry}}")
+    return data
+
+
+def read_user_file(path: Path) -> dict[str, UserModelEntry]:
+    data = read_user_json(path)
     return {alias: _parse_user_entry(path, alias, fields) for alias, fields in data.items()}
 
 

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 from assay.report.model import ModelReport
 from assay.units import format_bytes
-
-
-def seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} s"
-
-
-def millis(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.0f} ms"
-
-
-def number(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+from assay.units import format_millis as millis
+from assay.units import format_number as number
+from assay.units import format_seconds as seconds
 
 
 def quality(report: ModelReport) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from assay.catalog.loader import read_user_json
 from assay.errors import CatalogError
 from assay.store.integrity import atomic_write_text
 
@@ -59,12 +60,4 @@ def _locked(path: Path) -> Iterator[None]:
 def _read(path: Path) -> Entries:
     if not path.exists():
         return {}
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CatalogError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read the user catalog: {exc.strerror}") from None
-    if not isinstance(data, dict):
-        raise CatalogError(f"{path}: expected an object of {{alias: entry}}")
-    return data
+    return read_user_json(path)
