@@ -11,6 +11,7 @@ import typer
 from assay.config import Settings
 from assay.registry import ModelRegistry
 from assay.server.settings import ServerSettings
+from assay.server.state import ServerState, remove_state, write_state
 
 _FIELDS = ServerSettings.model_fields
 
@@ -68,13 +69,22 @@ def serve(
             "machine can use it; pass --api-key or set ASSAY_API_KEY",
             file=sys.stderr,
         )
-    app = create_app(settings, registry)
-    print(f"assay serving on http://{host}:{port}/v1 (Ctrl-C stops)", file=sys.stderr)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=log_requests,
-        timeout_graceful_shutdown=5,
+    home = registry.settings.home
+    # Removed at shutdown by the app itself: uvicorn re-raises SIGTERM once it has stopped.
+    app = create_app(settings, registry, on_shutdown=lambda: remove_state(home))
+    state = ServerState(
+        pid=os.getpid(), host=host, port=port, api_key_required=settings.api_key is not None
     )
+    write_state(home, state)
+    print(f"assay serving on http://{host}:{port}/v1 (Ctrl-C stops)", file=sys.stderr)
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=log_requests,
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        remove_state(home)

@@ -33,7 +33,11 @@ from assay.server.settings import ServerSettings
 from assay.server.worker import Job, ModelWorker, QueueFullError
 
 
-def create_app(settings: ServerSettings, registry: ModelRegistry) -> FastAPI:
+def create_app(
+    settings: ServerSettings,
+    registry: ModelRegistry,
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
     metrics = ServerMetrics()
     manager = ModelManager(registry, settings, metrics)
 
@@ -46,6 +50,8 @@ def create_app(settings: ServerSettings, registry: ModelRegistry) -> FastAPI:
         yield
         reaper.cancel()
         await manager.close()
+        if on_shutdown is not None:
+            on_shutdown()
 
     app = FastAPI(title="assay", version=__version__, lifespan=lifespan, docs_url=None)
     app.state.manager = manager
