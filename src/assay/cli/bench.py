@@ -17,19 +17,17 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from assay.bench.prompts import default_prompts, load_prompts
-from assay.bench.rundir import RunDir
-from assay.bench.spec import BenchSpec, Level
 from assay.cli.output import make_console
+from assay.errors import AssayError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from assay.api import BenchHooks
     from assay.bench.records import RequestRecord
     from assay.bench.runner import BenchRunner
-from assay.config import Settings
-from assay.errors import AssayError
-from assay.registry import ModelRegistry
+    from assay.bench.spec import Level
+    from assay.report.model import Report
 
 DEFAULT_MODELS = "smollm2-135m,gemma3-270m"
 
@@ -104,53 +102,53 @@ def bench(
     ] = None,
 ) -> None:
     """Benchmark models in-process or at an OpenAI-compatible endpoint."""
-    from assay.bench.session import create_run
+    from assay import api
     from assay.report.render import parse_formats
 
-    registry = ModelRegistry(Settings())
     key = api_key or os.environ.get("ASSAY_API_KEY")
-    if resume is not None:
-        run = RunDir(resume)
-        spec = run.read_meta().spec
-    else:
-        spec = BenchSpec(
-            name=name,
-            models=_csv(models or os.environ.get("BENCH_MODELS") or DEFAULT_MODELS),
-            prompts=load_prompts(prompts) if prompts else default_prompts(),
-            rounds=rounds,
-            warmup=warmup,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            seed=seed,
-            stream=_stream_default() if stream is None else stream,
-            threads=threads,
-            context_size=ctx,
-            endpoint=endpoint
-            or os.environ.get("FOUNDRY_LOCAL_ENDPOINT")
-            or os.environ.get("ASSAY_ENDPOINT"),
-            concurrency=[_positive(c) for c in _csv(concurrency)],
-            requests=requests,
-            duration_s=duration,
-            rate=rate,
-            allow_prefix_cache=allow_prefix_cache,
-            timeout_s=timeout,
-        )
-        if not spec.endpoint:
-            for model in spec.models:
-                registry.resolve(model)  # unknown names fail before anything runs
     formats = parse_formats(report) if report else []
-    if resume is None:
-        run = create_run(spec, out)
     console = make_console(stderr=True)
-    console.print(f"run directory: {run.path}")
-    _run_with_progress(run, registry, key, console)
-    if formats:
-        from assay.report.model import build_report
-        from assay.report.render import write_report
-
-        written = write_report(build_report(run.path, registry.catalog), formats, run.path)
-        for path in written:
-            console.print(f"report: {path}")
+    progress, hooks, started = _progress(console)
+    try:
+        with progress:
+            if resume is not None:
+                result = api.resume(resume, api_key=key, hooks=hooks)
+            else:
+                result = api.bench(
+                    _csv(models or os.environ.get("BENCH_MODELS") or DEFAULT_MODELS),
+                    prompts=prompts,
+                    out=out,
+                    api_key=key,
+                    hooks=hooks,
+                    name=name,
+                    rounds=rounds,
+                    warmup=warmup,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    seed=seed,
+                    stream=_stream_default() if stream is None else stream,
+                    threads=threads,
+                    context_size=ctx,
+                    endpoint=endpoint
+                    or os.environ.get("FOUNDRY_LOCAL_ENDPOINT")
+                    or os.environ.get("ASSAY_ENDPOINT"),
+                    concurrency=[_positive(c) for c in _csv(concurrency)],
+                    requests=requests,
+                    duration_s=duration,
+                    rate=rate,
+                    allow_prefix_cache=allow_prefix_cache,
+                    timeout_s=timeout,
+                )
+    except KeyboardInterrupt:
+        where = started[0] if started else "the run directory"
+        console.print(
+            f"interrupted: what was measured is in {where}; finish it with "
+            f"'assay bench --resume {where}'"
+        )
+        sys.exit(130)
+    _print_result(result, console)
+    for path in api.report(Path(result.run_path), formats) if formats else []:
+        console.print(f"report: {path}")
 
 
 def _positive(text: str) -> int:
@@ -159,11 +157,9 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _run_with_progress(
-    run: RunDir, registry: ModelRegistry, key: str | None, console: Console
-) -> None:
-    from assay.bench.console import summary_table
-    from assay.bench.session import execute
+def _progress(console: Console) -> tuple[Progress, BenchHooks, list[Path]]:
+    """A progress bar per model, fed by the runner's hooks."""
+    from assay.api import BenchHooks
 
     progress = Progress(
         TextColumn("{task.description}"),
@@ -174,32 +170,34 @@ def _run_with_progress(
         transient=True,
     )
     tasks: dict[str, TaskID] = {}
-    holder: dict[str, BenchRunner] = {}
+    runners: list[BenchRunner] = []
+    started: list[Path] = []
+
+    def on_start(path: Path) -> None:
+        started.append(path)
+        console.print(f"run directory: {path}")
 
     def on_level(model: str, level: Level) -> None:
         if model not in tasks:
-            tasks[model] = progress.add_task(model, total=holder["runner"].pending(model) or None)
+            tasks[model] = progress.add_task(model, total=runners[0].pending(model) or None)
         progress.update(tasks[model], description=f"{model} [{level.name}]")
 
     def on_record(record: RequestRecord) -> None:
         progress.advance(tasks[record.model])
 
-    try:
-        with progress:
-            summary = execute(
-                run, registry, key, on_record, on_level, lambda r: holder.update(runner=r)
-            )
-    except KeyboardInterrupt:
-        console.print(
-            f"interrupted: what was measured is in {run.path}; finish it with "
-            f"'assay bench --resume {run.path}'"
-        )
-        sys.exit(130)
-    make_console().print(summary_table(summary))
-    if summary.client.saturated:
+    hooks = BenchHooks(on_start, on_level, on_record, runners.append)
+    return progress, hooks, started
+
+
+def _print_result(result: Report, console: Console) -> None:
+    from assay.report.console import report_table
+
+    make_console().print(report_table(result))
+    client = result.client
+    if client.saturated:
         console.print(
             "[yellow]warning: the client's own lag passed 1 ms at p95 (loop "
-            f"{summary.client.loop_lag_p95_ms} ms, send {summary.client.send_lag_p95_ms} ms): "
+            f"{client.loop_lag_p95_ms} ms, send {client.send_lag_p95_ms} ms): "
             "it saturated and the numbers are suspect[/yellow]"
         )
-    console.print(f"results: {run.path}")
+    console.print(f"results: {result.run_path}")
