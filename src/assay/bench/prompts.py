@@ -60,6 +60,12 @@ def load_prompts(path: Path) -> list[Prompt]:
         raise PromptFileError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
     if isinstance(data, dict) and "prompts" in data:
         data = data["prompts"]
+    return parse_prompts(path, data)
+
+
+def parse_prompts(path: Path, data: Any) -> list[Prompt]:
+    """Prompts from already-parsed JSON (a list of strings or objects); path names the
+    source in error messages."""
     if not isinstance(data, list) or not data:
         raise PromptFileError(f"{path}: expected a non-empty JSON list of prompts")
     prompts = [_parse(path, i, item) for i, item in enumerate(data)]
