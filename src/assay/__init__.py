@@ -1,7 +1,53 @@
-"""assay: run, benchmark and choose open-source language models on your own machine."""
+"""assay: run, benchmark and choose open-source language models on your own machine.
+
+The public API (everything else lives in modules that may change):
+
+    from assay import Manager, bench, report, compare, select
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError
 
 __version__ = "0.1.0"
 
-__all__ = ["AssayError", "__version__"]
+__all__ = [
+    "AssayError",
+    "BenchHooks",
+    "Manager",
+    "ModelInfo",
+    "__version__",
+    "bench",
+    "compare",
+    "load_report",
+    "report",
+    "resume",
+    "select",
+]
+
+# Imported on first use, so that `import assay` (and `assay --help`) stays fast.
+_LAZY = {
+    "Manager": "assay.manager",
+    "ModelInfo": "assay.manager",
+    "BenchHooks": "assay.api",
+    "bench": "assay.api",
+    "compare": "assay.api",
+    "load_report": "assay.api",
+    "report": "assay.api",
+    "resume": "assay.api",
+    "select": "assay.api",
+}
+
+if TYPE_CHECKING:
+    from assay.api import BenchHooks, bench, compare, load_report, report, resume, select
+    from assay.manager import Manager, ModelInfo
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'assay' has no attribute {name!r}")

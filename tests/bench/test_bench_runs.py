@@ -75,8 +75,11 @@ def test_ttft_and_itl_match_the_mock_within_a_millisecond(
     for name in ("c1", "c16"):
         level = levels(path)[name]
         assert level["errors"] == 0
-        assert abs(level["ttft_s"]["mean"] * 1000 - 40) < 1.0, (name, level["ttft_s"])
-        assert abs(level["itl_s"]["mean"] * 1000 - 8) < 1.0, (name, level["itl_s"])
+        # Medians within 1 ms; means (which a stray OS hiccup can move) within 2 ms.
+        assert abs(level["ttft_s"]["p50"] * 1000 - 40) < 1.0, (name, level["ttft_s"])
+        assert abs(level["itl_s"]["p50"] * 1000 - 8) < 1.0, (name, level["itl_s"])
+        assert abs(level["ttft_s"]["mean"] * 1000 - 40) < 2.0, (name, level["ttft_s"])
+        assert abs(level["itl_s"]["mean"] * 1000 - 8) < 2.0, (name, level["itl_s"])
         assert level["completion_tokens"]["mean"] == 24
         assert level["token_sources"] == ["server"]
     records = [json.loads(line) for line in (path / "requests.jsonl").read_text().splitlines()]

@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from assay.bench.rundir import RunDir
 from assay.cli.output import make_console
-from assay.config import Settings
 from assay.errors import AssayError
-from assay.registry import ModelRegistry
-
-if TYPE_CHECKING:
-    from assay.report.model import Report
 from assay.report.energy import DEFAULT_KWH_PRICE, DEFAULT_WATTS_PER_CORE
-
-
-def load_report(
-    run_dir: Path,
-    watts_per_core: float = DEFAULT_WATTS_PER_CORE,
-    kwh_price: float = DEFAULT_KWH_PRICE,
-) -> Report:
-    from assay.report.model import build_report
-
-    catalog = ModelRegistry(Settings()).catalog
-    return build_report(run_dir, catalog, watts_per_core, kwh_price)
 
 
 def report(
@@ -46,10 +29,11 @@ def report(
     ] = DEFAULT_KWH_PRICE,
 ) -> None:
     """Render a run's report (Markdown, CSV, JSON, self-contained HTML with charts)."""
-    from assay.report.render import parse_formats, write_report
+    from assay import api
 
-    formats = parse_formats(format_)
-    paths = write_report(load_report(run_dir, watts_per_core, kwh_price), formats, out or run_dir)
+    paths = api.report(
+        run_dir, format_.split(","), out=out, watts_per_core=watts_per_core, kwh_price=kwh_price
+    )
     for path in paths:
         typer.echo(str(path))
 
@@ -70,13 +54,12 @@ def compare(
     out: Annotated[Path | None, typer.Option(help="Also write the Markdown here.")] = None,
 ) -> None:
     """Compare two runs; exit 1 when a significant regression is found (a CI gate)."""
-    from assay.report.compare import compare_runs, render_comparison
+    from assay import api
+    from assay.report.compare import render_comparison
     from assay.store.integrity import atomic_write_text
 
     limit = _threshold(threshold)
-    for path in (run_a, run_b):
-        RunDir(path).read_meta()  # a clear error for a path that is not a run
-    changes = compare_runs(RunDir(run_a), RunDir(run_b), limit)
+    changes = api.compare(run_a, run_b, threshold=limit)
     text = render_comparison(changes, run_a.name, run_b.name, limit)
     typer.echo(text)
     if out is not None:
@@ -95,25 +78,18 @@ def select(
     weights: Annotated[str | None, typer.Option(help="e.g. latency=1,quality=2,memory=1")] = None,
 ) -> None:
     """Recommend a model under constraints, with the Pareto front and a rationale."""
-    from assay.report.select import (
-        Constraints,
-        parse_bytes,
-        parse_seconds,
-        parse_weights,
-        render_selection,
-    )
-    from assay.report.select import select as choose
+    from assay import api
+    from assay.report.select import render_selection
 
-    if license_ not in ("permissive", "any"):
-        raise AssayError(f"--license must be 'permissive' or 'any', not '{license_}'")
-    constraints = Constraints(
-        max_p95_s=parse_seconds(max_p95) if max_p95 else None,
-        max_ttft_s=parse_seconds(max_ttft) if max_ttft else None,
-        max_memory_bytes=parse_bytes(max_memory) if max_memory else None,
+    selection = api.select(
+        run_dir,
+        max_p95=max_p95,
+        max_ttft=max_ttft,
+        max_memory=max_memory,
         min_quality=min_quality,
         license=license_,
+        weights=weights,
     )
-    selection = choose(load_report(run_dir), constraints, parse_weights(weights))
     make_console().print(render_selection(selection), markup=False, highlight=False)
     if selection.winner is None:
         sys.exit(1)

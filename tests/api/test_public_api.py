@@ -1,0 +1,66 @@
+"""The public API is pinned, light to import, and the CLI gives what the library gives."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import assay
+from assay import api
+from tests.report.conftest import make_record, make_run, ok_state
+
+ASSAY = [sys.executable, "-m", "assay"]
+
+
+def test_the_public_names_are_pinned() -> None:
+    assert assay.__all__ == [
+        "AssayError",
+        "BenchHooks",
+        "Manager",
+        "ModelInfo",
+        "__version__",
+        "bench",
+        "compare",
+        "load_report",
+        "report",
+        "resume",
+        "select",
+    ]
+    for name in assay.__all__:
+        assert getattr(assay, name) is not None
+    assert (Path(assay.__file__).parent / "py.typed").exists()
+
+
+def test_importing_assay_loads_no_heavy_library() -> None:
+    code = (
+        "import sys, assay; heavy = {'llama_cpp', 'numpy', 'scipy', 'matplotlib', 'aiohttp', "
+        "'fastapi', 'huggingface_hub'} & set(sys.modules); assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_library_and_cli_agree_on_one_run(tmp_path: Path) -> None:
+    records = [make_record("smollm2-135m", i, 400 + 10 * i, 100) for i in range(8)]
+    records += [make_record("gemma3-270m", i, 900, 40, tokens=30) for i in range(8)]
+    run = make_run(
+        tmp_path, {"smollm2-135m": ok_state(), "gemma3-270m": ok_state(600_000_000)}, records
+    )
+    out = tmp_path / "cli"
+    subprocess.run(
+        [*ASSAY, "report", str(run), "--format", "json", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    (library,) = api.report(run, ["json"], out=tmp_path / "lib")
+    assert json.loads((out / "benchmark_report.json").read_text()) == json.loads(
+        library.read_text()
+    )
+    chosen = api.select(run, max_p95="2s", license="any")
+    cli = subprocess.run(
+        [*ASSAY, "select", str(run), "--max-p95", "2s"], capture_output=True, text=True, check=True
+    )
+    assert chosen.winner is not None and f"Recommended: {chosen.winner.model}" in cli.stdout
+    changes = api.compare(run, run)
+    assert changes and not any(c.regression for c in changes)
