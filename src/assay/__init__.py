@@ -20,6 +20,7 @@ __all__ = [
     "ModelInfo",
     "__version__",
     "bench",
+    "charts",
     "compare",
     "load_report",
     "report",
@@ -33,6 +34,7 @@ _LAZY = {
     "ModelInfo": "assay.manager",
     "BenchHooks": "assay.api",
     "bench": "assay.api",
+    "charts": "assay.api",
     "compare": "assay.api",
     "load_report": "assay.api",
     "report": "assay.api",
@@ -41,7 +43,16 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from assay.api import BenchHooks, bench, compare, load_report, report, resume, select
+    from assay.api import (
+        BenchHooks,
+        bench,
+        charts,
+        compare,
+        load_report,
+        report,
+        resume,
+        select,
+    )
     from assay.manager import Manager, ModelInfo
 
 

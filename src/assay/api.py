@@ -184,3 +184,10 @@ def select(
     if isinstance(weights, dict):
         weights = ",".join(f"{k}={v}" for k, v in weights.items())
     return choose(load_report(run_dir), constraints, parse_weights(weights))
+
+
+def charts(report: Report) -> list[tuple[str, str]]:
+    """The report's charts as (title, SVG) pairs, e.g. to show inline in a notebook."""
+    from assay.report.charts import all_charts
+
+    return all_charts(report)
