@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from assay.cli import bench, mock_server, models, run, serve
+from assay.cli import bench, mock_server, models, run, score, serve
 from assay.errors import AssayError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command(name="run")(run.run)
 app.command(name="serve")(serve.serve)
 app.command(name="bench")(bench.bench)
 app.command(name="mock-server")(mock_server.mock_server)
+app.command(name="score")(score.score)
 
 
 def main() -> None:
