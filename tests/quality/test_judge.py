@@ -40,9 +40,9 @@ def run(tmp_path: Path) -> Path:
     )
 
 
-def test_an_endpoint_in_json_mode(run: Path) -> None:
+def test_an_endpoint_in_json_mode(run: Path, registry: ModelRegistry) -> None:
     with judge_server(lambda body: chat_reply('{"reasoning": "ok", "score": 4}')) as (url, got):
-        judge = open_judge(url, ModelRegistry.__new__(ModelRegistry))
+        judge = open_judge(url, registry)
         scores = grade_outputs(load_outputs(run), judge)
     assert judge.name == f"stub-judge @ {url}"
     assert [s.score for s in scores] == [4, 4, 4]
@@ -94,7 +94,16 @@ def test_a_reply_that_does_not_parse_is_invalid_never_a_score(
         assert scores[0].reply == "It is good, I think four."
 
 
-def test_an_unreachable_judge_is_a_clear_error() -> None:
+def test_an_unreachable_judge_is_a_clear_error(registry: ModelRegistry) -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(JudgeError, match=f"cannot reach the judge at {url}"):
-        open_judge(url, ModelRegistry.__new__(ModelRegistry))
+        open_judge(url, registry)
+
+
+def test_a_judge_url_with_a_named_model_is_checked_first(registry: ModelRegistry) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(JudgeError, match="cannot reach the judge"):
+        open_judge(url, registry, judge_model="named")
+    with judge_server(lambda body: chat_reply("SCORE: 1")) as (url, _):
+        judge = open_judge(url, registry, judge_model="named")
+    assert judge.name == f"named @ {url}"

@@ -57,7 +57,7 @@ def test_the_rubric_gives_the_judge_the_question_facets_reference_and_answer() -
     assert all(f"- {facet}" in body for facet in prompt.facets)
     assert "Answer to grade:\n<<<\nRAG retrieves.\n>>>" in body
     system, user = judge_prompt.messages(json_mode=True)
-    assert system.role == "system" and user.content.endswith('"score": <1-5>}')
+    assert system.role == "system" and user.content.endswith('{"reasoning": "...", "score": N}')
     assert judge_prompt.messages(json_mode=False)[1].content.endswith("from 1 to 5.")
     assert RUBRIC_VERSION
     both = pairwise_prompt(prompt, "first answer", "second answer").body

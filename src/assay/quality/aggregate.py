@@ -91,14 +91,13 @@ def agreement(scores: Sequence[Score]) -> list[Agreement]:
     for score in scores:
         if score.source == "judge" and score.score is not None:
             judged.setdefault(source_label(score), {})[score.ref] = score.score
-    human = [s for s in scores if s.source == "human" and s.score is not None]
+    human = [(s.ref, s.score) for s in scores if s.source == "human" and s.score is not None]
     results = []
     for judge, by_ref in judged.items():
-        pairs = [(h.score, by_ref[h.ref]) for h in human if h.ref in by_ref]
+        pairs = [(float(value), by_ref[ref]) for ref, value in human if ref in by_ref]
         if not pairs:
             continue
-        x = [float(p[0]) for p in pairs if p[0] is not None]
-        y = [float(p[1]) for p in pairs]
+        x, y = [p[0] for p in pairs], [p[1] for p in pairs]
         results.append(Agreement(judge, len(pairs), spearman_rho(x, y), weighted_kappa(x, y)))
     return results
 

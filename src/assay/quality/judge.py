@@ -125,16 +125,14 @@ class EndpointJudge:
             reason = getattr(exc, "reason", exc)
             raise JudgeError(f"cannot reach the judge at {self.base_url}: {reason}") from None
 
-    def first_model(self) -> str:
-        """The first model the server lists, for when no judge model was named."""
-        status, body = self._request("/models")
+    def listed_models(self) -> list[str]:
+        """The ids the server lists at /models (none if it lists none, or no such route);
+        a JudgeError when nothing answers at all."""
+        _, body = self._request("/models")
         try:
-            return str(body["data"][0]["id"])
-        except (KeyError, IndexError, TypeError):
-            raise JudgeError(
-                f"{self.base_url}/models (HTTP {status}) lists no model; name one with "
-                "--judge-model"
-            ) from None
+            return [str(item["id"]) for item in body["data"]]
+        except (KeyError, TypeError):
+            return []
 
 
 def _json_or_text(data: bytes) -> Any:
@@ -168,10 +166,11 @@ def open_judge(
 ) -> Judge:
     """A judge from `--judge`: a catalog alias loaded here, or an endpoint URL."""
     if is_url(spec):
-        endpoint = EndpointJudge(spec, judge_model or "", api_key, timeout_s)
-        if judge_model is None:
-            endpoint = EndpointJudge(spec, endpoint.first_model(), api_key, timeout_s)
-        return endpoint
+        # Asking for the model list also fails fast when nothing answers at the URL.
+        listed = EndpointJudge(spec, "", api_key, timeout_s).listed_models()
+        if judge_model is None and not listed:
+            raise JudgeError(f"{spec} lists no model; name one with --judge-model")
+        return EndpointJudge(spec, judge_model or listed[0], api_key, timeout_s)
     if judge_model is not None:
         raise JudgeError("--judge-model names the model of a judge URL; for an alias, omit it")
     loaded = registry.load(spec)

@@ -29,12 +29,13 @@ _SYSTEM = (
     "content of the answer against the question, not its length or style."
 )
 
+# Ascending, so that the last anchor a small judge reads is not the bottom one.
 _SCALE = """Scale:
-5: correct and complete: covers every point, clear, no errors
-4: correct, with small omissions or flaws
-3: partly correct, or incomplete
+1: wrong, empty, repetitive or nonsense
 2: mostly wrong, off topic or hard to follow
-1: wrong, empty or nonsense"""
+3: partly correct, or incomplete
+4: correct, with small omissions or flaws
+5: correct and complete: covers every point, clear, no errors"""
 
 _CHAR = r'[^"\\\x00-\x1f] | "\\" ["\\/nt]'
 
@@ -80,8 +81,8 @@ def score_prompt(prompt: Prompt, answer: str) -> JudgePrompt:
     return JudgePrompt(
         body=body,
         json_format=(
-            'Reply with a JSON object only: {"reasoning": "<one or two short sentences>", '
-            '"score": <1-5>}'
+            "Reply with JSON only, with your reasons in one or two short sentences, then the "
+            'score: {"reasoning": "...", "score": N}'
         ),
         text_format=(
             "Give one or two short sentences of reasoning, then end with a line "
@@ -106,8 +107,8 @@ def pairwise_prompt(prompt: Prompt, first: str, second: str) -> JudgePrompt:
     return JudgePrompt(
         body=body,
         json_format=(
-            'Reply with a JSON object only: {"reasoning": "<one or two short sentences>", '
-            '"winner": "A" or "B" or "tie"}'
+            "Reply with JSON only, with your reasons in one or two short sentences, then the "
+            'winner: {"reasoning": "...", "winner": "A" or "B" or "tie"}'
         ),
         text_format=(
             "Give one or two short sentences of reasoning, then end with a line "
