@@ -25,6 +25,7 @@ __all__ = [
     "load_report",
     "report",
     "resume",
+    "score",
     "select",
 ]
 
@@ -39,6 +40,7 @@ _LAZY = {
     "load_report": "assay.api",
     "report": "assay.api",
     "resume": "assay.api",
+    "score": "assay.api",
     "select": "assay.api",
 }
 
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
         load_report,
         report,
         resume,
+        score,
         select,
     )
     from assay.manager import Manager, ModelInfo

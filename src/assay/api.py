@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from assay.bench.records import RequestRecord
     from assay.bench.runner import BenchRunner
     from assay.bench.spec import BenchSpec, Level
+    from assay.quality.aggregate import SourceStats
     from assay.report.compare import Change
     from assay.report.model import Report
     from assay.report.select import Selection
@@ -191,3 +192,45 @@ def charts(report: Report) -> list[tuple[str, str]]:
     from assay.report.charts import all_charts
 
     return all_charts(report)
+
+
+def score(
+    run_dir: Path | str,
+    *,
+    rules: bool = False,
+    import_file: Path | None = None,
+    judge: str | None = None,
+    judge_model: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 300.0,
+    settings: Settings | None = None,
+) -> list[SourceStats]:
+    """Score a run's outputs (rule checks, an imported annotation sheet, and/or a judge: a
+    catalog alias or an OpenAI-compatible URL), write scores.jsonl beside the run, and return
+    mean, 95% CI and n per model and source."""
+    from assay.bench.rundir import RunDir
+    from assay.quality import aggregate
+    from assay.quality.annotation import import_sheet
+    from assay.quality.judge import grade_outputs, open_judge
+    from assay.quality.outputs import load_outputs
+    from assay.quality.rubric import RUBRIC_VERSION
+    from assay.quality.rules import score_rules
+    from assay.quality.scores import import_origin, judge_origin, read_scores, replace_scores
+
+    path = Path(run_dir)
+    models = RunDir(path).read_meta().spec.models
+    outputs = load_outputs(path)
+    if rules:
+        replace_scores(path, "rules", score_rules(outputs))
+    if import_file is not None:
+        imported = import_sheet(path, outputs, import_file)
+        replace_scores(path, import_origin(str(import_file.resolve())), imported)
+    if judge is not None:
+        registry = ModelRegistry(settings or Settings())
+        opened = open_judge(judge, registry, judge_model, api_key, timeout)
+        try:
+            graded = grade_outputs(outputs, opened)
+        finally:
+            opened.close()
+        replace_scores(path, judge_origin(opened.name, RUBRIC_VERSION), graded)
+    return aggregate.summarize(read_scores(path), models)

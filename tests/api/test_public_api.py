@@ -22,10 +22,12 @@ def test_the_public_names_are_pinned() -> None:
         "ModelInfo",
         "__version__",
         "bench",
+        "charts",
         "compare",
         "load_report",
         "report",
         "resume",
+        "score",
         "select",
     ]
     for name in assay.__all__:

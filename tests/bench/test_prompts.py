@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.bench.prompts import PromptFileError, default_prompts, load_prompts
+from assay.bench.prompts import Prompt, PromptFileError, default_prompts, load_prompts
 
 
 def write(tmp_path: Path, data: object) -> Path:
@@ -18,6 +18,21 @@ def test_the_default_set_is_the_workshops_four_prompts() -> None:
     prompts = default_prompts()
     assert [p.id for p in prompts] == ["p1", "p2", "p3", "p4"]
     assert prompts[1].prompt == "List 3 privacy benefits of local inference."
+
+
+def test_the_default_set_carries_checks_facets_and_references() -> None:
+    for prompt in default_prompts():
+        assert prompt.expect is not None and not prompt.expect.is_empty
+        assert prompt.facets and prompt.reference
+
+
+def test_expectations_survive_the_round_trip_through_run_json(tmp_path: Path) -> None:
+    prompts = load_prompts(
+        write(tmp_path, [{"id": "j", "prompt": "JSON please", "expect": {"json": True}}])
+    )
+    assert prompts[0].expect is not None and prompts[0].expect.json_
+    for prompt in [*prompts, *default_prompts()]:
+        assert Prompt.model_validate_json(prompt.model_dump_json()) == prompt
 
 
 def test_a_list_of_strings_and_of_objects(tmp_path: Path) -> None:
@@ -51,6 +66,15 @@ def test_a_list_of_strings_and_of_objects(tmp_path: Path) -> None:
         ([{"id": "a"}], "prompt 'a', field 'prompt'"),
         ([{"id": "a", "prompt": "x", "expect": {"min_words": -1}}], "field 'expect.min_words'"),
         ([{"id": "a", "prompt": "x"}, {"id": "a", "prompt": "y"}], "'a' appears twice"),
+        (
+            [{"id": "a", "prompt": "x", "expect": {"regex": "(unclosed"}}],
+            "prompt 'a', field 'expect.regex': not a valid regular expression",
+        ),
+        (
+            [{"id": "a", "prompt": "x", "expect": {"min_words": 9, "max_words": 3}}],
+            "field 'expect': min_words (9) is above max_words (3)",
+        ),
+        ([{"id": "a", "prompt": "x", "expect": {"json": "maybe"}}], "field 'expect.json'"),
     ],
 )
 def test_errors_name_the_file_the_prompt_and_the_field(

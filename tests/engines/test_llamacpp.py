@@ -9,7 +9,7 @@ import pytest
 
 from assay.engines import CancelToken, LoadedModel, LoadOptions, Message, SamplingParams, collect
 from assay.engines.llamacpp import LlamaCppEngine, LlamaCppModel
-from assay.errors import ContextOverflowError, ModelFileError
+from assay.errors import ContextOverflowError, EngineError, ModelFileError
 
 pytestmark = pytest.mark.slow
 
@@ -113,6 +113,25 @@ def test_cancellation_from_another_thread(smollm: LoadedModel) -> None:
     _, final = collect(smollm.complete("Once upon a time", params, cancel))
     timer.cancel()
     assert final.finish_reason == "cancelled"
+
+
+def test_a_grammar_constrains_the_output(smollm: LoadedModel, gemma: LoadedModel) -> None:
+    params = SamplingParams(temperature=0.0, max_tokens=8, grammar='root ::= "yes" | "no"')
+    for model in (smollm, gemma):
+        text, final = collect(model.chat(QUESTION, params))
+        assert text in ("yes", "no"), model.info.path
+        assert final.finish_reason == "stop"
+        # llama-cpp-python builds the sampler per call: the grammar starts afresh each time.
+        assert collect(model.chat(QUESTION, params))[0] == text
+    free, _ = collect(smollm.chat(QUESTION, GREEDY))
+    assert free not in ("yes", "no")
+
+
+def test_a_grammar_that_does_not_parse_is_an_error_not_a_crash(smollm: LoadedModel) -> None:
+    for grammar in ('root ::= "unterminated', "root ::= missing-rule", "no rules"):
+        with pytest.raises(EngineError, match="grammar does not parse"):
+            smollm.chat(QUESTION, SamplingParams(max_tokens=4, grammar=grammar))
+    assert collect(smollm.chat(QUESTION, GREEDY))[0].strip()
 
 
 def test_prompt_longer_than_the_context_is_refused(smollm: LoadedModel) -> None:

@@ -94,6 +94,25 @@ def make_run(
     return path
 
 
+def score_row(
+    model: str, score: float | None, source: str = "judge", index: int = 0
+) -> dict[str, Any]:
+    """A scores.jsonl row as `assay score` writes it."""
+    row: dict[str, Any] = {
+        "run": "hand",
+        "model": model,
+        "prompt_id": f"p{index % 4 + 1}",
+        "round": index // 4,
+        "key": f"{model}|sequential|{index}",
+        "source": source,
+        "score": score,
+        "scored_at": "2026-11-25T10:06:00+00:00",
+    }
+    if source == "judge":
+        row.update(judge="smollm2-135m", rubric_version="assay-rubric-1")
+    return row
+
+
 OK_INFO = {
     "engine": "llamacpp",
     "engine_version": "llama-cpp-python 0.3.36",

@@ -16,7 +16,7 @@ from assay.report.charts import pareto_front
 from assay.report.compare import compare_runs
 from assay.report.model import build_report
 from assay.report.select import Constraints, parse_bytes, parse_seconds, parse_weights, select
-from tests.report.conftest import make_record, make_run, ok_state
+from tests.report.conftest import make_record, make_run, ok_state, score_row
 
 ASSAY = [sys.executable, "-m", "assay"]
 
@@ -61,8 +61,8 @@ def two_model_report(tmp_path: Path, with_quality: bool = True):  # type: ignore
     records += [make_record("gemma3-270m", i, 1800, 40, tokens=30) for i in range(8)]
     scores = None
     if with_quality:
-        scores = [{"model": "smollm2-135m", "source": "judge", "score": 3}] * 4
-        scores += [{"model": "gemma3-270m", "source": "judge", "score": 4}] * 4
+        scores = [score_row("smollm2-135m", 3, index=i) for i in range(4)]
+        scores += [score_row("gemma3-270m", 4, index=i) for i in range(4)]
     path = make_run(
         tmp_path,
         {"smollm2-135m": ok_state(300_000_000), "gemma3-270m": ok_state(600_000_000)},

@@ -10,7 +10,7 @@ from assay.catalog.loader import load_builtin
 from assay.report.model import build_report
 from assay.report.render import write_report
 from tests.report.browser import chromium_path, load_page, save_artifact
-from tests.report.conftest import RunFactory, make_record, ok_state
+from tests.report.conftest import RunFactory, make_record, ok_state, score_row
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,12 +36,9 @@ def test_the_html_report_loads_without_errors_and_shows_its_charts(
             for i in range(8)
         ]
     scores = [
-        {"model": m, "source": "judge", "score": s}
-        for m, s in (
-            ("smollm2-135m", 3),
-            ("smollm2-135m", 4),
-            ("gemma3-270m", 2),
-            ("gemma3-270m", 3),
+        score_row(m, s, index=i)
+        for i, (m, s) in enumerate(
+            (("smollm2-135m", 3), ("smollm2-135m", 4), ("gemma3-270m", 2), ("gemma3-270m", 3))
         )
     ]
     run = run_factory(

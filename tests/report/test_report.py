@@ -17,7 +17,7 @@ from assay.report.energy import estimate_energy
 from assay.report.html import render_html
 from assay.report.markdown import render_markdown
 from assay.report.model import Report, build_report
-from tests.report.conftest import RunFactory, make_record, ok_state
+from tests.report.conftest import RunFactory, make_record, ok_state, score_row
 
 ASSAY = [sys.executable, "-m", "assay"]
 
@@ -101,15 +101,12 @@ def test_request_errors_show_in_status_and_are_not_averaged(run_factory: RunFact
 
 
 def test_quality_scores_by_source_with_a_confidence_interval(run_factory: RunFactory) -> None:
-    scores = [{"model": "smollm2-135m", "source": "judge", "score": s} for s in (3, 4, 4, 5)]
-    scores += [
-        {"model": "smollm2-135m", "source": "rules", "score": 5},
-        {"model": "smollm2-135m", "source": "judge", "score": None, "valid": False},
-    ]
+    scores = [score_row("smollm2-135m", s, index=i) for i, s in enumerate((3, 4, 4, 5))]
+    scores += [score_row("smollm2-135m", 5, "rules"), score_row("smollm2-135m", None, index=4)]
     report = build_report(two_models(run_factory, scores=scores), load_builtin())
     smol = report.model("smollm2-135m")
     assert smol is not None
-    judge = next(q for q in smol.quality if q.source == "judge")
+    judge = next(q for q in smol.quality if q.source == "judge smollm2-135m (assay-rubric-1)")
     assert (judge.n, judge.mean) == (4, 4.0)
     assert judge.ci_low == pytest.approx(4.0 - 3.182446 * 0.816497 / 2, rel=1e-4)
     assert smol.quality_score == 4.0  # the judge outranks the rules

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assay.errors import AssayError
 
@@ -21,7 +22,8 @@ WORKSHOP_PROMPTS = (
 class Expect(BaseModel):
     """Rule checks on an answer (scored by `assay score --rules`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # populate_by_name: run.json saves the field as `json_`, and must read back.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     contains: tuple[str, ...] = ()
     not_contains: tuple[str, ...] = ()
@@ -29,6 +31,35 @@ class Expect(BaseModel):
     min_words: int | None = Field(default=None, ge=0)
     max_words: int | None = Field(default=None, ge=0)
     json_: bool = Field(default=False, alias="json")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _word_range(self) -> Self:
+        low, high = self.min_words, self.max_words
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_words ({low}) is above max_words ({high})")
+        return self
+
+    @property
+    def is_empty(self) -> bool:
+        """No check at all: such a prompt gets no rule score."""
+        return not (
+            self.contains
+            or self.not_contains
+            or self.regex is not None
+            or self.min_words is not None
+            or self.max_words is not None
+            or self.json_
+        )
 
 
 class Prompt(BaseModel):
@@ -46,8 +77,84 @@ class PromptFileError(AssayError):
     pass
 
 
+# What the workshop's prompts expect, so that `assay score` can grade a default run.
+_WORKSHOP_EXPECTATIONS: tuple[dict[str, Any], ...] = (
+    {
+        "expect": {"contains": ["retriev"], "min_words": 15, "max_words": 90},
+        "facets": [
+            "relevant documents or passages are retrieved from an external source",
+            "the retrieved text is given to the model as context with the question",
+            "the answer is grounded in that knowledge (fresher facts, fewer hallucinations)",
+            "two sentences",
+        ],
+        "reference": (
+            "Retrieval augmented generation first retrieves passages relevant to the question "
+            "from an external collection, such as a vector index of documents. It then gives "
+            "those passages to the language model with the question, so the answer is grounded "
+            "in up-to-date, citable knowledge instead of the model's memory alone."
+        ),
+    },
+    {
+        "expect": {"contains": ["data"], "regex": r"(?m)^\s*(?:[-*•]|\d+[.)])\s", "min_words": 15},
+        "facets": [
+            "data never leaves the device or network (no third-party processing or logging)",
+            "easier compliance with regulations such as GDPR or HIPAA",
+            "no exposure in transit or in a provider's breach; works offline",
+            "three distinct benefits, as a list",
+        ],
+        "reference": (
+            "1. Prompts and data stay on your own machine, so no provider sees or logs them.\n"
+            "2. Compliance is simpler (GDPR, HIPAA, data residency): nothing is sent to a third "
+            "party.\n"
+            "3. Less attack surface: no data in transit and no exposure in a provider's breach."
+        ),
+    },
+    {
+        "expect": {"contains": ["memory"], "min_words": 20},
+        "facets": [
+            "more parameters mean more computation per generated token",
+            "decoding is bound by memory bandwidth: every token reads all the weights",
+            "a model that does not fit in RAM or VRAM spills or offloads and slows sharply",
+            "quantization or smaller models reduce the cost",
+        ],
+        "reference": (
+            "Each generated token needs a pass over all of the model's weights, so a larger model "
+            "does more arithmetic and, above all, moves more bytes through limited memory "
+            "bandwidth on consumer CPUs and GPUs. When the model does not fit in VRAM or RAM, "
+            "layers are offloaded or swapped and latency rises sharply; quantization and smaller "
+            "models cut both costs."
+        ),
+    },
+    {
+        "expect": {
+            "regex": r"(?i)offline|device|edge|mobile|latency|cost|privacy|private",
+            "min_words": 20,
+        },
+        "facets": [
+            "two distinct, concrete scenarios",
+            "e.g. on-device or offline use (phones, edge, embedded, no connectivity)",
+            "e.g. latency- or cost-sensitive, high-volume or narrow tasks",
+            "e.g. privacy-sensitive data that must stay local",
+        ],
+        "reference": (
+            "1. On-device or offline use, such as a phone keyboard assistant or a field device "
+            "without connectivity, where a small model fits the memory and runs locally.\n"
+            "2. A narrow, high-volume task such as classifying support tickets, where a small "
+            "fine-tuned model is fast and cheap enough and a large model adds cost and latency "
+            "without better results."
+        ),
+    },
+)
+
+
 def default_prompts() -> list[Prompt]:
-    return [Prompt(id=f"p{i + 1}", prompt=text) for i, text in enumerate(WORKSHOP_PROMPTS)]
+    """The workshop's four prompts, with rule checks, facets and a reference answer each."""
+    return [
+        Prompt(id=f"p{i + 1}", prompt=text, **extra)
+        for i, (text, extra) in enumerate(
+            zip(WORKSHOP_PROMPTS, _WORKSHOP_EXPECTATIONS, strict=True)
+        )
+    ]
 
 
 def load_prompts(path: Path) -> list[Prompt]:
@@ -90,4 +197,5 @@ def _parse(path: Path, index: int, item: Any) -> Prompt:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(prompt)"
-        raise PromptFileError(f"{path}: prompt {label}, field '{field}': {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise PromptFileError(f"{path}: prompt {label}, field '{field}': {message}") from None

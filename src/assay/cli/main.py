@@ -6,7 +6,18 @@ import sys
 
 import typer
 
-from assay.cli import bench, cache, mock_server, models, pull, quantize, report, run, serve
+from assay.cli import (
+    bench,
+    cache,
+    mock_server,
+    models,
+    pull,
+    quantize,
+    report,
+    run,
+    score,
+    serve,
+)
 from assay.errors import AssayError
 
 app = typer.Typer(
@@ -24,6 +35,7 @@ app.command(name="quantize")(quantize.quantize)
 app.command(name="serve")(serve.serve)
 app.command(name="bench")(bench.bench)
 app.command(name="mock-server")(mock_server.mock_server)
+app.command(name="score")(score.score)
 app.command(name="report")(report.report)
 app.command(name="compare")(report.compare)
 app.command(name="select")(report.select)

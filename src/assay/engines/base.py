@@ -47,6 +47,8 @@ class SamplingParams:
     repeat_penalty: float = 1.0
     # False clears the KV cache first so a repeated prompt is not served from it.
     prefix_cache: bool = True
+    # A GBNF grammar the output must match (llama.cpp engines); None: unconstrained.
+    grammar: str | None = None
 
 
 @dataclass(frozen=True)

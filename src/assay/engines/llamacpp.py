@@ -243,7 +243,17 @@ class LlamaCppModel:
             )
         budget = n_ctx - len(prompt_tokens)
         limit = min(params.max_tokens, budget) if params.max_tokens else budget
-        return self._stream(prompt_tokens, params, stops, cancel, limit)
+        grammar = self._grammar(params.grammar) if params.grammar else None
+        return self._stream(prompt_tokens, params, stops, cancel, limit, grammar)
+
+    def _grammar(self, text: str) -> Any:
+        """A LlamaGrammar, once llama.cpp has parsed the text: llama-cpp-python adds a grammar
+        that does not parse as a null sampler, which crashes the process."""
+        sampler = self._lib.llama_sampler_init_grammar(self._vocab, text.encode("utf-8"), b"root")
+        if not sampler:
+            raise EngineError("the grammar does not parse as GBNF (it needs a 'root' rule)")
+        self._lib.llama_sampler_free(sampler)
+        return self._lib.LlamaGrammar.from_string(text, verbose=False)
 
     def _stream(
         self,
@@ -252,6 +262,7 @@ class LlamaCppModel:
         stops: tuple[str, ...],
         cancel: CancelToken | None,
         limit: int,
+        grammar: Any = None,
     ) -> Iterator[Chunk]:
         with self._lock:
             llm = self._llm
@@ -271,6 +282,8 @@ class LlamaCppModel:
                     top_k=params.top_k,
                     min_p=params.min_p,
                     repeat_penalty=params.repeat_penalty,
+                    # llama-cpp-python builds the sampler (grammar state included) per call.
+                    grammar=grammar,
                 )
                 for token in tokens:
                     if cancel is not None and cancel.cancelled:

@@ -6,15 +6,11 @@ saved run can be re-rendered at any time without running anything again.
 
 from __future__ import annotations
 
-import json
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
-from scipy import stats as scipy_stats
 
 from assay.bench import metrics as m
 from assay.bench.records import RequestRecord
@@ -30,7 +26,6 @@ from assay.report.energy import (
 from assay.report.licenses import LicenseClass, license_class
 
 REPORT_VERSION = 1
-SCORES_FILE = "scores.jsonl"
 
 
 class QualityStat(BaseModel):
@@ -73,11 +68,12 @@ class ModelReport(BaseModel):
 
     @property
     def quality_score(self) -> float | None:
-        """The most direct quality figure there is: human, then judge, then rules."""
-        by_source = {q.source: q.mean for q in self.quality}
-        for source in ("human", "judge", "rules"):
-            if source in by_source:
-                return by_source[source]
+        """The most direct quality figure there is: human, then a judge (the best scored
+        one, if several), then rules."""
+        for kind in ("human", "judge", "rules"):
+            means = [q.mean for q in self.quality if q.source.split(" ")[0] == kind]
+            if means:
+                return means[0]
         return None
 
 
@@ -109,9 +105,9 @@ def build_report(
     meta = run.read_meta()
     summary = _summary(run)
     records = run.records()
-    scores = read_scores(path / SCORES_FILE)
+    quality = quality_by_model(path)
     models = [
-        _model_report(s, records, scores.get(s.model, {}), catalog, watts_per_core, kwh_price)
+        _model_report(s, records, quality.get(s.model, []), catalog, watts_per_core, kwh_price)
         for s in summary.models
     ]
     spec = meta.spec
@@ -152,7 +148,7 @@ def _summary(run: RunDir) -> Summary:
 def _model_report(
     summary: Any,
     records: list[RequestRecord],
-    scores: dict[str, list[float]],
+    quality: list[QualityStat],
     catalog: Catalog | None,
     watts_per_core: float,
     kwh_price: float,
@@ -183,7 +179,7 @@ def _model_report(
         gpu_used_bytes=memory.get("gpu_used_bytes"),
         headline_level=headline,
         levels=summary.levels,
-        quality=[quality_stat(source, values) for source, values in sorted(scores.items())],
+        quality=quality,
         energy=estimate_energy(
             all_tokens,
             memory.get("cpu_seconds"),
@@ -214,31 +210,25 @@ def _catalog_size(model: str, catalog: Catalog | None) -> int | None:
     return entry.variants[0].size_bytes if entry else None
 
 
-def read_scores(path: Path) -> dict[str, dict[str, list[float]]]:
-    """Scores by model and source from scores.jsonl (absent file: no quality figures)."""
-    by_model: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    if not path.exists():
-        return {}
-    for line in path.read_text("utf-8").splitlines():
-        if not line.strip():
-            continue
-        entry = json.loads(line)
-        score = entry.get("score")
-        if isinstance(score, int | float) and entry.get("model") and entry.get("source"):
-            by_model[entry["model"]][entry["source"]].append(float(score))
-    return {model: dict(sources) for model, sources in by_model.items()}
+def quality_by_model(run_dir: Path) -> dict[str, list[QualityStat]]:
+    """Mean, 95% t interval and n per model and source from scores.jsonl (see
+    assay.quality; each judge and rubric version is its own source)."""
+    from assay.quality.aggregate import summarize as summarize_scores
+    from assay.quality.scores import read_scores
 
-
-def quality_stat(source: str, values: list[float]) -> QualityStat:
-    """Mean with a 95% t-interval (none for a single score)."""
-    data = np.asarray(values, dtype=float)
-    mean = float(data.mean())
-    if data.size < 2:
-        return QualityStat(source=source, mean=mean, ci_low=None, ci_high=None, n=int(data.size))
-    half = float(scipy_stats.t.ppf(0.975, data.size - 1) * data.std(ddof=1) / math.sqrt(data.size))
-    return QualityStat(
-        source=source, mean=mean, ci_low=mean - half, ci_high=mean + half, n=int(data.size)
-    )
+    by_model: dict[str, list[QualityStat]] = defaultdict(list)
+    for stat in summarize_scores(read_scores(run_dir)):
+        if stat.mean is not None:
+            by_model[stat.model].append(
+                QualityStat(
+                    source=stat.source,
+                    mean=stat.mean,
+                    ci_low=stat.ci_low,
+                    ci_high=stat.ci_high,
+                    n=stat.n,
+                )
+            )
+    return dict(by_model)
 
 
 def highlights(models: list[ModelReport]) -> list[str]:

@@ -1,0 +1,230 @@
+"""The judge: a model that grades each output 1-5 with the versioned rubric.
+
+A judge is a catalog model loaded in this process, whose replies a grammar constrains to
+`{"reasoning": "...", "score": 1..5}`, or an OpenAI-compatible endpoint, asked for JSON mode
+where it offers it and otherwise for a closing `SCORE: N` line. Both run at temperature 0.
+A reply that does not parse is recorded as invalid, with the reply, never as a score.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from assay.engines import LoadedModel, SamplingParams, collect
+from assay.errors import AssayError
+from assay.quality.outputs import Output
+from assay.quality.rubric import (
+    MAX_REPLY_TOKENS,
+    RUBRIC_VERSION,
+    JudgePrompt,
+    Parsed,
+    parse_score,
+    score_prompt,
+)
+from assay.quality.scores import Score, new_score
+from assay.registry import ModelRegistry
+
+
+class JudgeError(AssayError):
+    pass
+
+
+class Judge(Protocol):
+    """Anything that answers a judge prompt with the text of its reply."""
+
+    name: str
+
+    def reply(self, prompt: JudgePrompt) -> str:
+        """The judge's reply; an AssayError when it could not give one."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ModelJudge:
+    """A model in this process, greedy, its reply constrained by the prompt's grammar."""
+
+    def __init__(self, name: str, model: LoadedModel) -> None:
+        self.name = name
+        self._model = model
+
+    def reply(self, prompt: JudgePrompt) -> str:
+        params = SamplingParams(
+            temperature=0.0,
+            seed=0,
+            max_tokens=MAX_REPLY_TOKENS,
+            repeat_penalty=1.0,
+            grammar=prompt.grammar,
+        )
+        text, _ = collect(self._model.chat(prompt.messages(json_mode=True), params))
+        return text
+
+    def close(self) -> None:
+        self._model.close()
+
+
+class EndpointJudge:
+    """An OpenAI-compatible server. JSON mode first; a server that refuses it (HTTP 400 or
+    422) is asked again without it, and from then on for a closing `SCORE: N` line."""
+
+    def __init__(
+        self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 300.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.name = f"{model} @ {self.base_url}"
+        self._api_key = api_key
+        self._timeout = timeout_s
+        self.json_mode = True
+
+    def reply(self, prompt: JudgePrompt) -> str:
+        if self.json_mode:
+            status, body = self._post(prompt, json_mode=True)
+            if status not in (400, 422):
+                return _content(status, body)
+            status, body = self._post(prompt, json_mode=False)
+            if status == 200:
+                self.json_mode = False
+            return _content(status, body)
+        return _content(*self._post(prompt, json_mode=False))
+
+    def close(self) -> None:
+        return None
+
+    def _post(self, prompt: JudgePrompt, json_mode: bool) -> tuple[int, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {"role": m.role, "content": m.content} for m in prompt.messages(json_mode)
+            ],
+            "temperature": 0.0,
+            "seed": 0,
+            "max_tokens": MAX_REPLY_TOKENS,
+            "stream": False,
+        }
+        if json_mode:
+            body["response_format"] = {"type": "json_object"}
+        return self._request("/chat/completions", json.dumps(body).encode())
+
+    def _request(self, path: str, data: bytes | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                return response.status, _json_or_text(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, _json_or_text(exc.read())
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise JudgeError(f"cannot reach the judge at {self.base_url}: {reason}") from None
+
+    def listed_models(self) -> list[str]:
+        """The ids the server lists at /models (none if it lists none, or no such route);
+        a JudgeError when nothing answers at all."""
+        _, body = self._request("/models")
+        try:
+            return [str(item["id"]) for item in body["data"]]
+        except (KeyError, TypeError):
+            return []
+
+
+def _json_or_text(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", errors="replace")
+
+
+def _content(status: int, body: Any) -> str:
+    if status != 200:
+        error = body.get("error") if isinstance(body, dict) else body
+        message = error.get("message") if isinstance(error, dict) else error
+        raise JudgeError(f"the judge answered HTTP {status}: {str(message)[:200]}")
+    try:
+        return str(body["choices"][0]["message"]["content"] or "")
+    except (KeyError, IndexError, TypeError):
+        raise JudgeError("the judge's answer has no choices[0].message.content") from None
+
+
+def is_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))
+
+
+def open_judge(
+    spec: str,
+    registry: ModelRegistry,
+    judge_model: str | None = None,
+    api_key: str | None = None,
+    timeout_s: float = 300.0,
+) -> Judge:
+    """A judge from `--judge`: a catalog alias loaded here, or an endpoint URL."""
+    if is_url(spec):
+        # Asking for the model list also fails fast when nothing answers at the URL.
+        listed = EndpointJudge(spec, "", api_key, timeout_s).listed_models()
+        if judge_model is None and not listed:
+            raise JudgeError(f"{spec} lists no model; name one with --judge-model")
+        return EndpointJudge(spec, judge_model or listed[0], api_key, timeout_s)
+    if judge_model is not None:
+        raise JudgeError("--judge-model names the model of a judge URL; for an alias, omit it")
+    loaded = registry.load(spec)
+    return ModelJudge(loaded.resolved.name, loaded.model)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the judge said: a parsed value (None: invalid) and why."""
+
+    value: Any
+    reasoning: str | None = None
+    reply: str | None = None
+    error: str | None = None
+
+
+def ask(judge: Judge, prompt: JudgePrompt, parse: Callable[[str], Parsed]) -> Answer:
+    """Ask once; a failed request or an unparseable reply is an invalid answer, not a stop."""
+    try:
+        reply = judge.reply(prompt)
+    except AssayError as exc:
+        return Answer(None, error=exc.message)
+    parsed = parse(reply)
+    if parsed.value is None:
+        return Answer(None, reply=reply, error="the reply did not parse")
+    return Answer(parsed.value, reasoning=parsed.reasoning)
+
+
+def grade_outputs(
+    outputs: Sequence[Output],
+    judge: Judge,
+    on_output: Callable[[Output, Score], None] | None = None,
+) -> list[Score]:
+    """A judge score for each output. Outputs with the same prompt and text are graded once:
+    at temperature 0 the judge would only repeat itself."""
+    answers: dict[tuple[str, str], Answer] = {}
+    scores = []
+    for output in outputs:
+        cache_key = (output.prompt.id, output.text)
+        if cache_key not in answers:
+            prompt = score_prompt(output.prompt, output.text)
+            answers[cache_key] = ask(judge, prompt, parse_score)
+        answer = answers[cache_key]
+        score = new_score(
+            output,
+            "judge",
+            answer.value,
+            reasoning=answer.reasoning,
+            reply=answer.reply,
+            error=answer.error,
+            judge=judge.name,
+            rubric_version=RUBRIC_VERSION,
+        )
+        scores.append(score)
+        if on_output is not None:
+            on_output(output, score)
+    return scores
