@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from assay.bench.runner import BenchRunner
     from assay.bench.spec import BenchSpec, Level
     from assay.quality.aggregate import SourceStats
-    from assay.report.compare import Change
-    from assay.report.model import Report
-    from assay.report.select import Selection
+    from assay.reports.compare import Change
+    from assay.reports.model import Report
+    from assay.reports.select import Selection
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,33 @@ def bench(
     stream, threads, context_size, endpoint, concurrency, requests, duration_s, rate,
     allow_prefix_cache, timeout_s. The run directory is `report.run_path`.
     """
+    spec = bench_spec(models, prompts=prompts, **options)
+    return run_spec(spec, out=out, api_key=api_key, settings=settings, hooks=hooks)
+
+
+def run_spec(
+    spec: BenchSpec,
+    *,
+    out: Path = Path("runs"),
+    api_key: str | None = None,
+    settings: Settings | None = None,
+    hooks: BenchHooks | None = None,
+) -> Report:
+    """Run a spec made by `bench_spec` in a new run directory under `out`."""
     from assay.bench.session import create_run
 
     registry = ModelRegistry(settings or Settings())
-    spec = bench_spec(models, prompts=prompts, **options)
-    if not spec.endpoint:
-        for model in spec.models:
-            registry.resolve(model)  # unknown names fail before anything runs
+    check_models(spec, registry)
     run = create_run(spec, out)
     return _execute(run.path, registry, api_key, hooks)
+
+
+def check_models(spec: BenchSpec, registry: ModelRegistry | None = None) -> None:
+    """Unknown model names fail before anything runs (endpoint models are the server's)."""
+    if not spec.endpoint:
+        registry = registry or ModelRegistry(Settings())
+        for model in spec.models:
+            registry.resolve(model)
 
 
 def resume(
@@ -96,7 +114,7 @@ def _execute(
 ) -> Report:
     from assay.bench.rundir import RunDir
     from assay.bench.session import execute
-    from assay.report.model import build_report
+    from assay.reports.model import build_report
 
     hooks = hooks or BenchHooks()
     if hooks.on_start is not None:
@@ -113,8 +131,8 @@ def load_report(
     settings: Settings | None = None,
 ) -> Report:
     """The Report of a saved run, built from its files alone."""
-    from assay.report.energy import DEFAULT_KWH_PRICE, DEFAULT_WATTS_PER_CORE
-    from assay.report.model import build_report
+    from assay.reports.energy import DEFAULT_KWH_PRICE, DEFAULT_WATTS_PER_CORE
+    from assay.reports.model import build_report
 
     catalog = ModelRegistry(settings or Settings()).catalog
     return build_report(
@@ -134,7 +152,7 @@ def report(
     kwh_price: float | None = None,
 ) -> list[Path]:
     """Write a run's reports (md, csv, json, html) and return their paths."""
-    from assay.report.render import parse_formats, write_report
+    from assay.reports.render import parse_formats, write_report
 
     chosen = parse_formats(",".join(formats))
     built = load_report(run_dir, watts_per_core=watts_per_core, kwh_price=kwh_price)
@@ -145,7 +163,7 @@ def compare(run_a: Path, run_b: Path, *, threshold: float = 0.05) -> list[Change
     """Per model, level and metric: the change from run A to run B and whether it is a
     significant regression."""
     from assay.bench.rundir import RunDir
-    from assay.report.compare import compare_runs
+    from assay.reports.compare import compare_runs
 
     first, second = RunDir(run_a), RunDir(run_b)
     first.read_meta()
@@ -166,8 +184,8 @@ def select(
     """Filter a run's models by constraints, rank them, and explain the recommendation.
     Durations and sizes take numbers (seconds, bytes) or text ("2s", "2GB")."""
     from assay.errors import AssayError
-    from assay.report.select import Constraints, parse_bytes, parse_seconds, parse_weights
-    from assay.report.select import select as choose
+    from assay.reports.select import Constraints, parse_bytes, parse_seconds, parse_weights
+    from assay.reports.select import select as choose
 
     if license not in ("permissive", "any"):
         raise AssayError(f"license must be 'permissive' or 'any', not '{license}'")
@@ -189,7 +207,7 @@ def select(
 
 def charts(report: Report) -> list[tuple[str, str]]:
     """The report's charts as (title, SVG) pairs, e.g. to show inline in a notebook."""
-    from assay.report.charts import all_charts
+    from assay.reports.charts import all_charts
 
     return all_charts(report)
 

@@ -12,10 +12,10 @@ import pytest
 from assay.bench.rundir import RunDir
 from assay.catalog.loader import load_builtin
 from assay.errors import AssayError
-from assay.report.charts import pareto_front
-from assay.report.compare import compare_runs
-from assay.report.model import build_report
-from assay.report.select import Constraints, parse_bytes, parse_seconds, parse_weights, select
+from assay.reports.charts import pareto_front
+from assay.reports.compare import compare_runs
+from assay.reports.model import build_report
+from assay.reports.select import Constraints, parse_bytes, parse_seconds, parse_weights, select
 from tests.report.conftest import make_record, make_run, ok_state, score_row
 
 ASSAY = [sys.executable, "-m", "assay"]

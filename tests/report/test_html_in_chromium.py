@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from assay.catalog.loader import load_builtin
-from assay.report.model import build_report
-from assay.report.render import write_report
+from assay.reports.model import build_report
+from assay.reports.render import write_report
 from tests.report.browser import chromium_path, load_page, save_artifact
 from tests.report.conftest import RunFactory, make_record, ok_state, score_row
 

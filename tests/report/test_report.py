@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from assay.catalog.loader import load_builtin
-from assay.report.csv_table import COLUMNS, render_csv
-from assay.report.energy import estimate_energy
-from assay.report.html import render_html
-from assay.report.markdown import render_markdown
-from assay.report.model import Report, build_report
+from assay.reports.csv_table import COLUMNS, render_csv
+from assay.reports.energy import estimate_energy
+from assay.reports.html import render_html
+from assay.reports.markdown import render_markdown
+from assay.reports.model import Report, build_report
 from tests.report.conftest import RunFactory, make_record, ok_state, score_row
 
 ASSAY = [sys.executable, "-m", "assay"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,9 +62,21 @@ def execute(
 
 
 def _run_async(runner: BenchRunner) -> None:
+    """Run the benchmark's event loop here; inside a running loop (a Jupyter cell), on a
+    thread of its own, since a thread can hold one running loop only."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        _run_loop(runner)
+        return
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="assay-bench") as pool:
+        pool.submit(_run_loop, runner).result()
+
+
+def _run_loop(runner: BenchRunner) -> None:
     try:
         import uvloop
-
-        uvloop.run(runner.execute())
     except ImportError:
         asyncio.run(runner.execute())
+    else:
+        uvloop.run(runner.execute())

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from assay.bench.records import RequestRecord
     from assay.bench.runner import BenchRunner
     from assay.bench.spec import Level
-    from assay.report.model import Report
+    from assay.reports.model import Report
 
 DEFAULT_MODELS = "smollm2-135m,gemma3-270m"
 
@@ -103,42 +103,43 @@ def bench(
 ) -> None:
     """Benchmark models in-process or at an OpenAI-compatible endpoint."""
     from assay import api
-    from assay.report.render import parse_formats
+    from assay.reports.render import parse_formats
 
     key = api_key or os.environ.get("ASSAY_API_KEY")
     formats = parse_formats(report) if report else []
     console = make_console(stderr=True)
+    spec = None
+    if resume is None:
+        spec = api.bench_spec(
+            _csv(models or os.environ.get("BENCH_MODELS") or DEFAULT_MODELS),
+            prompts=prompts,
+            name=name,
+            rounds=rounds,
+            warmup=warmup,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed,
+            stream=_stream_default() if stream is None else stream,
+            threads=threads,
+            context_size=ctx,
+            endpoint=endpoint
+            or os.environ.get("FOUNDRY_LOCAL_ENDPOINT")
+            or os.environ.get("ASSAY_ENDPOINT"),
+            concurrency=[_positive(c) for c in _csv(concurrency)],
+            requests=requests,
+            duration_s=duration,
+            rate=rate,
+            allow_prefix_cache=allow_prefix_cache,
+            timeout_s=timeout,
+        )
+        api.check_models(spec)  # bad input fails here, before the progress display starts
     progress, hooks, started = _progress(console)
     try:
         with progress:
-            if resume is not None:
-                result = api.resume(resume, api_key=key, hooks=hooks)
+            if spec is None:
+                result = api.resume(resume, api_key=key, hooks=hooks)  # type: ignore[arg-type]
             else:
-                result = api.bench(
-                    _csv(models or os.environ.get("BENCH_MODELS") or DEFAULT_MODELS),
-                    prompts=prompts,
-                    out=out,
-                    api_key=key,
-                    hooks=hooks,
-                    name=name,
-                    rounds=rounds,
-                    warmup=warmup,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    seed=seed,
-                    stream=_stream_default() if stream is None else stream,
-                    threads=threads,
-                    context_size=ctx,
-                    endpoint=endpoint
-                    or os.environ.get("FOUNDRY_LOCAL_ENDPOINT")
-                    or os.environ.get("ASSAY_ENDPOINT"),
-                    concurrency=[_positive(c) for c in _csv(concurrency)],
-                    requests=requests,
-                    duration_s=duration,
-                    rate=rate,
-                    allow_prefix_cache=allow_prefix_cache,
-                    timeout_s=timeout,
-                )
+                result = api.run_spec(spec, out=out, api_key=key, hooks=hooks)
     except KeyboardInterrupt:
         where = started[0] if started else "the run directory"
         console.print(
@@ -190,7 +191,7 @@ def _progress(console: Console) -> tuple[Progress, BenchHooks, list[Path]]:
 
 
 def _print_result(result: Report, console: Console) -> None:
-    from assay.report.console import report_table
+    from assay.reports.console import report_table
 
     make_console().print(report_table(result))
     client = result.client

@@ -10,7 +10,7 @@ import typer
 
 from assay.cli.output import make_console
 from assay.errors import AssayError
-from assay.report.energy import DEFAULT_KWH_PRICE, DEFAULT_WATTS_PER_CORE
+from assay.reports.energy import DEFAULT_KWH_PRICE, DEFAULT_WATTS_PER_CORE
 
 
 def report(
@@ -55,7 +55,7 @@ def compare(
 ) -> None:
     """Compare two runs; exit 1 when a significant regression is found (a CI gate)."""
     from assay import api
-    from assay.report.compare import render_comparison
+    from assay.reports.compare import render_comparison
     from assay.store.integrity import atomic_write_text
 
     limit = _threshold(threshold)
@@ -79,7 +79,7 @@ def select(
 ) -> None:
     """Recommend a model under constraints, with the Pareto front and a rationale."""
     from assay import api
-    from assay.report.select import render_selection
+    from assay.reports.select import render_selection
 
     selection = api.select(
         run_dir,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import jinja2
 
-from assay.report.charts import all_charts
-from assay.report.formatting import HEADLINE_COLUMNS, headline_cells
-from assay.report.markdown import render_markdown
-from assay.report.model import Report
+from assay.reports.charts import all_charts
+from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells
+from assay.reports.markdown import render_markdown
+from assay.reports.model import Report
 
 _TEMPLATE = """<!doctype html>
 <html lang="en">

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assay.report.model import ModelReport
+from assay.reports.model import ModelReport
 from assay.units import format_bytes
 from assay.units import format_millis as millis
 from assay.units import format_number as number

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assay.errors import AssayError
-from assay.report.charts import pareto_front
-from assay.report.model import ModelReport, Report
+from assay.reports.charts import pareto_front
+from assay.reports.model import ModelReport, Report
 from assay.units import format_bytes
 
 _UNITS_S = {"ms": 1e-3, "s": 1.0, "": 1.0}

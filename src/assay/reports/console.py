@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from assay.report.model import ModelReport, Report
+from assay.reports.model import ModelReport, Report
 from assay.units import format_bytes, format_millis, format_number, format_seconds
 
 

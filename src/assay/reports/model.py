@@ -17,13 +17,13 @@ from assay.bench.records import RequestRecord
 from assay.bench.rundir import SUMMARY_FILE, RunDir
 from assay.bench.summary import ClientSummary, LevelSummary, Summary, summarize
 from assay.catalog import Catalog
-from assay.report.energy import (
+from assay.reports.energy import (
     DEFAULT_KWH_PRICE,
     DEFAULT_WATTS_PER_CORE,
     EnergyEstimate,
     estimate_energy,
 )
-from assay.report.licenses import LicenseClass, license_class
+from assay.reports.licenses import LicenseClass, license_class
 
 REPORT_VERSION = 1
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from assay.report.model import ModelReport, Report
+from assay.reports.model import ModelReport, Report
 
 
 def _pyplot() -> Any:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from assay.report.formatting import HEADLINE_COLUMNS, headline_cells, millis, number, seconds
-from assay.report.model import Report
+from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells, millis, number, seconds
+from assay.reports.model import Report
 from assay.units import format_bytes
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 
 from assay.bench.metrics import Stats
-from assay.report.model import Report
+from assay.reports.model import Report
 
 COLUMNS = (
     "run",

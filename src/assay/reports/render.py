@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from assay.errors import AssayError
-from assay.report.csv_table import render_csv
-from assay.report.html import render_html
-from assay.report.markdown import render_markdown
-from assay.report.model import Report
+from assay.reports.csv_table import render_csv
+from assay.reports.html import render_html
+from assay.reports.markdown import render_markdown
+from assay.reports.model import Report
 from assay.store.integrity import atomic_write_text
 
 FORMATS = {
