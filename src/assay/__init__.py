@@ -18,6 +18,7 @@ __all__ = [
     "BenchHooks",
     "Manager",
     "ModelInfo",
+    "ScoreResult",
     "__version__",
     "bench",
     "charts",
@@ -34,6 +35,7 @@ _LAZY = {
     "Manager": "assay.manager",
     "ModelInfo": "assay.manager",
     "BenchHooks": "assay.api",
+    "ScoreResult": "assay.api",
     "bench": "assay.api",
     "charts": "assay.api",
     "compare": "assay.api",
@@ -47,6 +49,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from assay.api import (
         BenchHooks,
+        ScoreResult,
         bench,
         charts,
         compare,

@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from assay.bench.records import RequestRecord
     from assay.bench.runner import BenchRunner
     from assay.bench.spec import BenchSpec, Level
-    from assay.quality.aggregate import SourceStats
+    from assay.quality.aggregate import Agreement, SourceStats
+    from assay.quality.judge import Judge
+    from assay.quality.outputs import Output
+    from assay.quality.pairwise import PairwiseTally
     from assay.reports.compare import Change
     from assay.reports.model import Report
     from assay.reports.select import Selection
@@ -212,43 +215,161 @@ def charts(report: Report) -> list[tuple[str, str]]:
     return all_charts(report)
 
 
+@dataclass(frozen=True)
+class ScoreResult:
+    """What `score` did (one line per step) and the quality it now finds in the run."""
+
+    notes: list[str]
+    stats: list[SourceStats]
+    agreements: list[Agreement]
+    pairwise: list[PairwiseTally]
+
+
+Advance = Callable[[], None]
+
+
 def score(
     run_dir: Path | str,
     *,
     rules: bool = False,
+    annotate: Path | None = None,
+    blind: bool = False,
+    seed: int | None = None,
     import_file: Path | None = None,
     judge: str | None = None,
     judge_model: str | None = None,
+    pairwise: tuple[str, str] | None = None,
     api_key: str | None = None,
     timeout: float = 300.0,
     settings: Settings | None = None,
-) -> list[SourceStats]:
-    """Score a run's outputs (rule checks, an imported annotation sheet, and/or a judge: a
-    catalog alias or an OpenAI-compatible URL), write scores.jsonl beside the run, and return
-    mean, 95% CI and n per model and source."""
+    progress: Callable[[str, int], Advance] | None = None,
+) -> ScoreResult:
+    """Score a run's outputs and return what the run's scores now say.
+
+    rules: the prompts' rule checks. annotate: write a sheet for people (blind: model names
+    coded, rows shuffled, the key kept in the run). import_file: merge a filled-in sheet.
+    judge: a catalog alias or an OpenAI-compatible URL grades every output 1-5, or, with
+    pairwise=(A, B), compares A's and B's answers in both orders. Scores go to scores.jsonl
+    beside the run (the bench's files are never changed); scoring again from the same source
+    replaces that source's rows. progress(label, total) may return a step callback.
+    """
     from assay.bench.rundir import RunDir
+    from assay.errors import AssayError
     from assay.quality import aggregate
-    from assay.quality.annotation import import_sheet
-    from assay.quality.judge import grade_outputs, open_judge
     from assay.quality.outputs import load_outputs
-    from assay.quality.rubric import RUBRIC_VERSION
-    from assay.quality.rules import score_rules
-    from assay.quality.scores import import_origin, judge_origin, read_scores, replace_scores
+    from assay.quality.pairwise import read_pairwise, tally
 
     path = Path(run_dir)
     models = RunDir(path).read_meta().spec.models
+    if pairwise is not None and judge is None:
+        raise AssayError("pairwise comparison needs a judge: add --judge ALIAS|URL")
     outputs = load_outputs(path)
+    notes = [] if outputs else [f"{path} has no outputs to score (only warm-up or errors)"]
     if rules:
-        replace_scores(path, "rules", score_rules(outputs))
+        notes.append(_score_rules(path, outputs))
     if import_file is not None:
-        imported = import_sheet(path, outputs, import_file)
-        replace_scores(path, import_origin(str(import_file.resolve())), imported)
+        notes.append(_import_sheet(path, outputs, import_file))
+    if annotate is not None:
+        notes.extend(_annotate(path, outputs, annotate, blind, seed))
     if judge is not None:
-        registry = ModelRegistry(settings or Settings())
-        opened = open_judge(judge, registry, judge_model, api_key, timeout)
+        opened = _open_judge(judge, judge_model, api_key, timeout, settings)
         try:
-            graded = grade_outputs(outputs, opened)
+            if pairwise is not None:
+                notes.append(_judge_pairs(path, outputs, opened, pairwise, progress))
+            else:
+                notes.append(_judge_outputs(path, outputs, opened, progress))
         finally:
             opened.close()
-        replace_scores(path, judge_origin(opened.name, RUBRIC_VERSION), graded)
-    return aggregate.summarize(read_scores(path), models)
+    from assay.quality.scores import read_scores
+
+    scores = read_scores(path)
+    return ScoreResult(
+        notes=notes,
+        stats=aggregate.summarize(scores, models),
+        agreements=aggregate.agreement(scores),
+        pairwise=tally(read_pairwise(path)),
+    )
+
+
+def _score_rules(path: Path, outputs: list[Output]) -> str:
+    from assay.quality.rules import score_rules
+    from assay.quality.scores import replace_scores
+
+    scores = score_rules(outputs)
+    replace_scores(path, "rules", scores)
+    unchecked = len(outputs) - len(scores)
+    note = f" ({unchecked} without rule checks in their prompt: no rule score)" if unchecked else ""
+    return f"rules: {len(scores)} outputs scored{note}"
+
+
+def _import_sheet(path: Path, outputs: list[Output], sheet: Path) -> str:
+    from assay.quality.annotation import import_sheet
+    from assay.quality.scores import import_origin, replace_scores
+
+    scores = import_sheet(path, outputs, sheet)
+    replace_scores(path, import_origin(str(sheet.resolve())), scores)
+    return f"imported {len(scores)} human scores from {sheet} (replacing its earlier import)"
+
+
+def _annotate(
+    path: Path, outputs: list[Output], sheet_path: Path, blind: bool, seed: int | None
+) -> list[str]:
+    from assay.errors import AssayError
+    from assay.quality.annotation import write_sheet
+
+    if sheet_path.exists():
+        raise AssayError(f"{sheet_path} exists; choose another name (it may hold annotations)")
+    sheet = write_sheet(path, outputs, sheet_path, blind, seed)
+    notes = [
+        f"annotation sheet: {sheet_path} ({sheet.rows} rows); fill in 'score' (1-5) and 'notes'"
+    ]
+    if sheet.key_path is not None:
+        notes.append(f"blind key: {sheet.key_path} (model names; keep it from the annotators)")
+    notes.append(f"then: assay score {path} --import {sheet_path}")
+    return notes
+
+
+def _open_judge(
+    spec: str,
+    judge_model: str | None,
+    api_key: str | None,
+    timeout: float,
+    settings: Settings | None,
+) -> Judge:
+    from assay.quality.judge import open_judge
+
+    return open_judge(spec, ModelRegistry(settings or Settings()), judge_model, api_key, timeout)
+
+
+def _judge_outputs(
+    path: Path,
+    outputs: list[Output],
+    judge: Judge,
+    progress: Callable[[str, int], Advance] | None,
+) -> str:
+    from assay.quality.judge import grade_outputs
+    from assay.quality.rubric import RUBRIC_VERSION
+    from assay.quality.scores import judge_origin, replace_scores
+
+    step = progress(f"judge {judge.name}", len(outputs)) if progress else None
+    scores = grade_outputs(outputs, judge, (lambda *_: step()) if step else None)
+    replace_scores(path, judge_origin(judge.name, RUBRIC_VERSION), scores)
+    invalid = sum(1 for s in scores if not s.valid)
+    return f"judge {judge.name} ({RUBRIC_VERSION}): {len(scores)} outputs, {invalid} invalid"
+
+
+def _judge_pairs(
+    path: Path,
+    outputs: list[Output],
+    judge: Judge,
+    pair: tuple[str, str],
+    progress: Callable[[str, int], Advance] | None,
+) -> str:
+    from assay.quality.pairwise import judge_pairs, pair_outputs, pairwise_origin, replace_pairwise
+    from assay.quality.rubric import PAIRWISE_VERSION
+
+    pairs = pair_outputs(outputs, *pair)
+    step = progress(f"pairwise {judge.name}", len(pairs)) if progress else None
+    results = judge_pairs(pairs, judge, (lambda _: step()) if step else None)
+    replace_pairwise(path, pairwise_origin(judge.name, PAIRWISE_VERSION, *pair), results)
+    return f"pairwise {pair[0]} vs {pair[1]}: {len(results)} pairs judged in both orders"

@@ -20,6 +20,7 @@ def test_the_public_names_are_pinned() -> None:
         "BenchHooks",
         "Manager",
         "ModelInfo",
+        "ScoreResult",
         "__version__",
         "bench",
         "charts",
