@@ -57,6 +57,8 @@ def score(
         raise AssayError("--blind goes with --annotate FILE.csv")
     if seed is not None and not blind:
         raise AssayError("--seed sets the shuffle of a --blind sheet; add --blind")
+    if pair and judge is None:
+        raise AssayError("--pairwise A,B needs a judge: add --judge ALIAS|URL")
     err = make_console(stderr=True)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err,
