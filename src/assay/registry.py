@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from assay.catalog import Catalog, ModelEntry, Resolved, Variant, load_catalog, resolve
 from assay.config import Settings
-from assay.engines import LoadedModel, LoadOptions, engine_for
+from assay.engines import Engine, LoadedModel, LoadOptions, engine_for
 from assay.store import is_cached, model_path
 from assay.store.locate import cache_dir_for
 from assay.store.records import touch_last_used, with_store_variants
@@ -25,7 +27,7 @@ class ModelRegistry:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        catalog = load_catalog(settings.user_catalog_path)
+        catalog = with_adapter_entry_points(load_catalog(settings.user_catalog_path))
         self.catalog: Catalog = with_store_variants(catalog, settings.models_dir)
 
     def resolve(self, name: str) -> Resolved:
@@ -40,10 +42,23 @@ class ModelRegistry:
     def load(self, name: str, options: LoadOptions | None = None) -> LoadedEntry:
         resolved = self.resolve(name)
         path = self.path(resolved)
-        engine = engine_for(resolved.variant.engine)
-        model = engine.load(path, options or self.default_load_options())
+        model = self.engine(resolved).load(path, options or self.default_load_options())
         touch_last_used(cache_dir_for(self.settings, resolved.entry, resolved.variant))
         return LoadedEntry(resolved, model)
+
+    def engine(self, resolved: Resolved) -> Engine:
+        variant = resolved.variant
+        return engine_for(variant.engine, variant.adapter, self.count_tokens)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in text under the bundled SmolLM2 tokenizer (for engines that count none)."""
+        return self._bundled_tokenizer()(text)
+
+    @functools.cache  # noqa: B019 - one registry per process; loaded once, on first use
+    def _bundled_tokenizer(self) -> Callable[[str], int]:
+        from assay.engines.llamacpp import vocab_counter
+
+        return vocab_counter(self.path(self.resolve("smollm2-135m")))
 
     def default_load_options(self) -> LoadOptions:
         return LoadOptions(
@@ -58,3 +73,20 @@ class ModelRegistry:
         import llama_cpp
 
         return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def with_adapter_entry_points(catalog: Catalog) -> Catalog:
+    """Adapters that installed packages register under the entry-point group
+    `assay.adapters` (name = alias, value = "package.module:Class"); models.json wins."""
+    merged = dict(catalog)
+    for point in metadata.entry_points(group="assay.adapters"):
+        if point.name in merged:
+            continue
+        variant = Variant(name="adapter", engine="adapter", adapter=point.value)
+        merged[point.name] = ModelEntry(
+            alias=point.name,
+            origin="user",
+            variants=(variant,),
+            description=f"adapter {point.value}, from the entry point group assay.adapters",
+        )
+    return merged

@@ -168,7 +168,7 @@ class InProcessTarget:
             end_ns=end,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
-            token_source="engine",
+            token_source="tokenizer" if usage and usage.source == "counted" else "engine",
             finish_reason=final.finish_reason if final else None,
             error=f"timed out after {g.timeout_s:g} s" if timed_out else None,
             text="".join(texts),

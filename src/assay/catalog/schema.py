@@ -51,6 +51,8 @@ class Variant(BaseModel):
     gated: bool = False
     # `alias:variant` this file was made from by `assay quantize` (a store-side variant).
     derived_from: str | None = None
+    # A user's own model class, "package.module:Class" (engine "adapter"); path = its weights.
+    adapter: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
 
     @field_validator("name")
     @classmethod
@@ -111,6 +113,8 @@ class UserModelEntry(BaseModel):
     file: str | None = None
     revision: str = "main"
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    adapter: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
+    weights: Path | None = None
     engine: str = "llamacpp"
     variant: str = "user"
     device: Device = "cpu"
@@ -128,19 +132,21 @@ class UserModelEntry(BaseModel):
 
     @property
     def has_source(self) -> bool:
-        return self.path is not None or self.repo is not None
+        return self.path is not None or self.repo is not None or self.adapter is not None
 
     def to_variant(self) -> Variant:
         size = int(self.size_mb * 1_000_000) if self.size_mb is not None else None
+        local = self.weights or self.path
         return Variant(
             name=self.variant,
-            engine=self.engine,
+            engine="adapter" if self.adapter else self.engine,
             device=self.device,
             quantization=self.quantization,
             repo=self.repo,
             revision=self.revision,
             file=self.file,
-            path=self.path.expanduser() if self.path else None,
+            path=local.expanduser() if local else None,
             size_bytes=size,
             sha256=self.sha256,
+            adapter=self.adapter,
         )

@@ -1,5 +1,7 @@
 """Engines: the protocol every consumer uses, and the implementations behind it."""
 
+from collections.abc import Callable
+
 from assay.engines.base import (
     CancelToken,
     Chunk,
@@ -28,12 +30,25 @@ __all__ = [
 ]
 
 
-def engine_for(name: str) -> Engine:
-    """The engine registered under name (imported lazily: llama_cpp is slow to import)."""
+def engine_for(
+    name: str, adapter: str | None = None, count_tokens: Callable[[str], int] | None = None
+) -> Engine:
+    """The engine registered under name (imported lazily: llama_cpp is slow to import).
+
+    "adapter" wraps the user's class named by `adapter`; count_tokens counts its usage when
+    it reports none."""
     if name == "llamacpp":
         from assay.engines.llamacpp import LlamaCppEngine
 
         return LlamaCppEngine()
     from assay.errors import AssayError
 
-    raise AssayError(f"unknown engine '{name}'; available: llamacpp")
+    if name == "adapter" and adapter is not None:
+        from assay.engines.adapter import AdapterEngine
+
+        return AdapterEngine(adapter, count_tokens or _whitespace_tokens)
+    raise AssayError(f"unknown engine '{name}'; available: llamacpp, adapter")
+
+
+def _whitespace_tokens(text: str) -> int:
+    return len(text.split())

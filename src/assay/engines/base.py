@@ -55,6 +55,8 @@ class SamplingParams:
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    # "engine": the model's own count; "counted": assay counted the text with a tokenizer.
+    source: str = "engine"
 
     @property
     def total_tokens(self) -> int:

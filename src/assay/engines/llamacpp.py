@@ -9,7 +9,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,17 @@ def _unreadable(path: Path) -> str:
         f"llama.cpp cannot load {path.name}: the file is truncated or corrupt; "
         "delete it and pull it again, or check the file"
     )
+
+
+def vocab_counter(path: Path) -> Callable[[str], int]:
+    """A token counter from a GGUF's vocabulary alone (no weights loaded)."""
+    _check_magic(path)
+    vocab = _llama_cpp().Llama(str(path), vocab_only=True, verbose=False)
+
+    def count(text: str) -> int:
+        return len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    return count
 
 
 class LlamaCppEngine:

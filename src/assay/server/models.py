@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import psutil
 
 from assay.catalog import Resolved
-from assay.engines import LoadOptions, engine_for
+from assay.engines import LoadOptions
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
 from assay.server.errors import APIError
@@ -75,7 +75,7 @@ class ModelManager:
     async def _load(self, resolved: Resolved) -> ModelWorker:
         path = await asyncio.to_thread(self.registry.path, resolved)
         options = self._load_options()
-        engine = engine_for(resolved.variant.engine)
+        engine = self.registry.engine(resolved)
         await self._make_room()
         needed = await asyncio.to_thread(engine.estimate_load_bytes, path, options)
         budget = self._memory_budget()

@@ -29,6 +29,8 @@ def cached_file(settings: Settings, entry: ModelEntry, variant: Variant) -> Path
 
 def model_path(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
     """The local file to load for this variant; raises ModelFileError when it is not here."""
+    if variant.adapter is not None:
+        return _adapter_weights(entry, variant)
     if variant.path is not None:
         if not variant.path.is_file():
             raise ModelFileError(
@@ -51,8 +53,22 @@ def model_path(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
     raise ModelFileError(f"'{entry.alias}:{variant.name}' is not in the cache; {how}")
 
 
+def _adapter_weights(entry: ModelEntry, variant: Variant) -> Path:
+    """An adapter's weights: a file or a folder, or none at all (the class knows)."""
+    if variant.path is None:
+        return Path()
+    if not variant.path.exists():
+        raise ModelFileError(
+            f"weights {variant.path} for '{entry.alias}' do not exist; fix 'weights' in your "
+            "models.json"
+        )
+    return variant.path
+
+
 def is_cached(settings: Settings, entry: ModelEntry, variant: Variant) -> bool:
     """True when the variant can load without a download (bundled packages count)."""
+    if variant.adapter is not None:
+        return variant.path is None or variant.path.exists()
     if variant.path is not None:
         return variant.path.is_file()
     if variant.bundled is not None:
