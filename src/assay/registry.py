@@ -48,7 +48,12 @@ class ModelRegistry:
 
     def engine(self, resolved: Resolved) -> Engine:
         variant = resolved.variant
-        return engine_for(variant.engine, variant.adapter, self.count_tokens)
+        upstream = (
+            (variant.endpoint, variant.remote_model, variant.api_key_env)
+            if variant.endpoint
+            else None
+        )
+        return engine_for(variant.engine, variant.adapter, self.count_tokens, upstream)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in text under the bundled SmolLM2 tokenizer (for engines that count none)."""

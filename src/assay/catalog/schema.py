@@ -53,6 +53,10 @@ class Variant(BaseModel):
     derived_from: str | None = None
     # A user's own model class, "package.module:Class" (engine "adapter"); path = its weights.
     adapter: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
+    # An OpenAI-compatible upstream (engine "remote"): its base URL, model id, key variable.
+    endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    remote_model: str | None = None
+    api_key_env: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -61,6 +65,10 @@ class Variant(BaseModel):
 
     @property
     def source(self) -> str:
+        if self.endpoint is not None:
+            return f"upstream {self.endpoint} (model {self.remote_model or 'its first'})"
+        if self.adapter is not None:
+            return f"adapter {self.adapter}" + (f" with weights {self.path}" if self.path else "")
         if self.path is not None:
             return f"local file {self.path}"
         if self.bundled is not None:
@@ -113,6 +121,9 @@ class UserModelEntry(BaseModel):
     file: str | None = None
     revision: str = "main"
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    model: str | None = None
+    api_key_env: str | None = None
     adapter: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
     weights: Path | None = None
     engine: str = "llamacpp"
@@ -132,14 +143,15 @@ class UserModelEntry(BaseModel):
 
     @property
     def has_source(self) -> bool:
-        return self.path is not None or self.repo is not None or self.adapter is not None
+        sources = (self.path, self.repo, self.adapter, self.endpoint)
+        return any(source is not None for source in sources)
 
     def to_variant(self) -> Variant:
         size = int(self.size_mb * 1_000_000) if self.size_mb is not None else None
         local = self.weights or self.path
         return Variant(
             name=self.variant,
-            engine="adapter" if self.adapter else self.engine,
+            engine="adapter" if self.adapter else "remote" if self.endpoint else self.engine,
             device=self.device,
             quantization=self.quantization,
             repo=self.repo,
@@ -149,4 +161,7 @@ class UserModelEntry(BaseModel):
             size_bytes=size,
             sha256=self.sha256,
             adapter=self.adapter,
+            endpoint=self.endpoint,
+            remote_model=self.model,
+            api_key_env=self.api_key_env,
         )

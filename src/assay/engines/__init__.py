@@ -31,7 +31,10 @@ __all__ = [
 
 
 def engine_for(
-    name: str, adapter: str | None = None, count_tokens: Callable[[str], int] | None = None
+    name: str,
+    adapter: str | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+    upstream: tuple[str, str | None, str | None] | None = None,
 ) -> Engine:
     """The engine registered under name (imported lazily: llama_cpp is slow to import).
 
@@ -47,7 +50,12 @@ def engine_for(
         from assay.engines.adapter import AdapterEngine
 
         return AdapterEngine(adapter, count_tokens or _whitespace_tokens)
-    raise AssayError(f"unknown engine '{name}'; available: llamacpp, adapter")
+    if name == "remote" and upstream is not None:
+        from assay.engines.remote import RemoteEngine
+
+        endpoint, model, key_env = upstream
+        return RemoteEngine(endpoint, model, key_env, count_tokens or _whitespace_tokens)
+    raise AssayError(f"unknown engine '{name}'; available: llamacpp, adapter, remote")
 
 
 def _whitespace_tokens(text: str) -> int:

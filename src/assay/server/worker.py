@@ -78,8 +78,13 @@ class ModelWorker:
         self._lock = threading.Lock()
         self._waiting = 0
         self._active = 0
-        self._thread = threading.Thread(target=self._run, name=f"assay-{name}", daemon=True)
-        self._thread.start()
+        # One generation at a time, unless the model says it can take more (a remote upstream).
+        self._threads = [
+            threading.Thread(target=self._run, name=f"assay-{name}-{i}", daemon=True)
+            for i in range(max(1, int(getattr(model, "parallel", 1))))
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def busy(self) -> bool:
@@ -103,8 +108,10 @@ class ModelWorker:
 
     def close(self) -> None:
         """Let the running and waiting jobs finish, then free the model (blocks)."""
-        self._jobs.put(None)
-        self._thread.join()
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
         self.model.close()
 
     def _run(self) -> None:
@@ -121,7 +128,6 @@ class ModelWorker:
                     self._active -= 1
                 self._metrics.active.labels(self.name).dec()
                 self.last_used = time.monotonic()
-        self._drain()
 
     def _execute(self, job: Job) -> None:
         job.started_ns = time.perf_counter_ns()
@@ -137,12 +143,3 @@ class ModelWorker:
             job.put(exc)
         except Exception as exc:  # an engine bug must fail one request, not the worker
             job.put(EngineError(f"generation failed: {type(exc).__name__}: {exc}"))
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return
-            if job is not None:
-                job.put(EngineError("the model was unloaded before this request started"))

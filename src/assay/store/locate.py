@@ -31,6 +31,8 @@ def model_path(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
     """The local file to load for this variant; raises ModelFileError when it is not here."""
     if variant.adapter is not None:
         return _adapter_weights(entry, variant)
+    if variant.endpoint is not None:
+        return Path()  # nothing local: the upstream server holds the model
     if variant.path is not None:
         if not variant.path.is_file():
             raise ModelFileError(
@@ -69,6 +71,8 @@ def is_cached(settings: Settings, entry: ModelEntry, variant: Variant) -> bool:
     """True when the variant can load without a download (bundled packages count)."""
     if variant.adapter is not None:
         return variant.path is None or variant.path.exists()
+    if variant.endpoint is not None:
+        return True
     if variant.path is not None:
         return variant.path.is_file()
     if variant.bundled is not None:

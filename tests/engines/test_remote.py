@@ -1,0 +1,132 @@
+"""A remote upstream as a model of assay: loaded, proxied by assay serve, benchmarked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from assay.config import Settings
+from assay.engines import Message, SamplingParams, collect
+from assay.errors import ModelFileError
+from assay.registry import ModelRegistry
+from tests.bench.conftest import mock_server
+from tests.server.conftest import running_server
+
+pytestmark = pytest.mark.slow
+
+
+def registry_with(tmp_path: Path, entries: dict[str, dict[str, object]]) -> ModelRegistry:
+    models = tmp_path / "models.json"
+    models.write_text(json.dumps(entries))
+    return ModelRegistry(Settings(models_file=models))
+
+
+def test_an_upstream_streams_through_assay_and_serve_proxies_it(tmp_path: Path) -> None:
+    with mock_server("--ttft-ms", "20", "--itl-ms", "2", "--output-tokens", "12") as url:
+        registry = registry_with(tmp_path, {"upstream": {"endpoint": url, "model": "mock"}})
+        assert registry.is_cached(*_entry(registry, "upstream"))
+        model = registry.load("upstream").model
+        chunks = list(model.chat([Message("user", "hi")], SamplingParams(max_tokens=12)))
+        text = "".join(c.text for c in chunks)
+        assert len(text.split()) == 12 and chunks[-1].usage is not None
+        assert chunks[-1].usage.completion_tokens == 12 and chunks[-1].usage.source == "engine"
+        assert model.info.engine == "remote" and model.info.engine_version == url
+
+        with running_server(registry) as server:
+            api = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+
+            async def many() -> list[str]:
+                async def one() -> str:
+                    reply = await api.chat.completions.create(
+                        model="upstream",
+                        messages=[{"role": "user", "content": "hi"}],
+                        max_tokens=12,
+                    )
+                    return reply.choices[0].message.content or ""
+
+                return await asyncio.gather(*(one() for _ in range(8)))
+
+            started = time.perf_counter()
+            replies = asyncio.run(many())
+            elapsed = time.perf_counter() - started
+            assert all(len(r.split()) == 12 for r in replies)
+            # 8 requests of ~45 ms each run side by side through the proxy, not one by one.
+            assert elapsed < 8 * 0.045
+        model.close()
+
+
+def _entry(registry: ModelRegistry, name: str):  # type: ignore[no-untyped-def]
+    resolved = registry.resolve(name)
+    return resolved.entry, resolved.variant
+
+
+def test_a_keyed_upstream_and_the_errors(
+    tmp_path: Path, registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_server(registry, api_key="upstream-key") as upstream:
+        entries = {
+            "keyed": {
+                "endpoint": upstream.base_url,
+                "model": "smollm2-135m",
+                "api_key_env": "UPSTREAM_KEY",
+            },
+            "down": {"endpoint": "http://127.0.0.1:9/v1", "model": "x"},
+        }
+        remote = registry_with(tmp_path, entries)
+        with pytest.raises(ModelFileError, match=r"needs the key in \$UPSTREAM_KEY"):
+            remote.load("keyed")
+        monkeypatch.setenv("UPSTREAM_KEY", "upstream-key")
+        model = remote.load("keyed").model
+        text, final = collect(
+            model.chat([Message("user", "Say hello.")], SamplingParams(temperature=0, max_tokens=8))
+        )
+        assert text.strip() and final.usage is not None and final.usage.completion_tokens == 8
+        model.close()
+        with pytest.raises(
+            ModelFileError, match=r"upstream http://127\.0\.0\.1:9/v1 cannot be reached"
+        ):
+            remote.load("down")
+
+
+def test_bench_measures_an_upstream_beside_a_local_model(tmp_path: Path) -> None:
+    with mock_server("--ttft-ms", "30", "--itl-ms", "3", "--output-tokens", "16") as url:
+        models = tmp_path / "models.json"
+        models.write_text(json.dumps({"upstream": {"endpoint": url, "model": "mock"}}))
+        out = tmp_path / "runs"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "assay",
+                "bench",
+                "--models",
+                "upstream,smollm2-135m",
+                "--rounds",
+                "1",
+                "--warmup",
+                "1",
+                "--max-tokens",
+                "16",
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "ASSAY_MODELS_FILE": str(models)},
+        )
+    assert result.returncode == 0, result.stderr
+    (run,) = list(out.iterdir())
+    upstream, local = json.loads((run / "summary.json").read_text())["models"]
+    assert upstream["status"] == local["status"] == "ok"
+    level = upstream["levels"][0]
+    assert abs(level["ttft_s"]["p50"] * 1000 - 30) < 5  # the upstream's 30 ms, through assay
+    assert upstream["info"]["engine"] == "remote"
