@@ -96,6 +96,8 @@ def check_models(spec: BenchSpec, registry: ModelRegistry | None = None) -> None
         registry = registry or ModelRegistry(Settings())
         for model in spec.models:
             registry.resolve(model)
+        for device in spec.devices:
+            registry.load_options(device=device)  # gpu without one fails here
 
 
 def resume(

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     context_size: int | None = Field(
         default=None, ge=64, description="Context window; default: the model's, capped."
     )
+    gpu_layers: int | None = Field(
+        default=None,
+        ge=-1,
+        description="Layers to offload to a GPU; -1 all; default: all if usable.",
+    )
     max_default_context: int = Field(
         default=4096, ge=64, description="Cap on the default context window."
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from assay.catalog import Catalog, ModelEntry, Resolved, Variant, load_catalog, resolve
 from assay.config import Settings
 from assay.engines import Engine, LoadedModel, LoadOptions, engine_for
+from assay.errors import AssayError
 from assay.store import is_cached, model_path
 from assay.store.locate import cache_dir_for
 from assay.store.records import touch_last_used, with_store_variants
@@ -66,9 +67,31 @@ class ModelRegistry:
         return vocab_counter(self.path(self.resolve("smollm2-135m")))
 
     def default_load_options(self) -> LoadOptions:
+        return self.load_options()
+
+    def load_options(
+        self,
+        threads: int | None = None,
+        context_size: int | None = None,
+        gpu_layers: int | None = None,
+        device: str = "auto",
+    ) -> LoadOptions:
+        """Load options from the arguments, else the settings. GPU layers: none on "cpu";
+        all (-1) on "gpu" or when "auto" finds a usable GPU; "gpu" without one is an error."""
+        if device == "gpu" and not self.gpu_usable():
+            raise AssayError(
+                "no usable GPU: this llama-cpp-python has no GPU backend or sees no device; "
+                "rebuild it with CMAKE_ARGS=-DGGML_CUDA=on (see the README) or use --device cpu"
+            )
+        layers = gpu_layers if gpu_layers is not None else self.settings.gpu_layers
+        if device == "cpu":
+            layers = 0
+        elif layers is None:
+            layers = -1 if device == "gpu" or self.gpu_usable() else 0
         return LoadOptions(
-            threads=self.settings.threads,
-            context_size=self.settings.context_size,
+            threads=threads or self.settings.threads,
+            context_size=context_size or self.settings.context_size,
+            gpu_layers=layers,
             max_default_context=self.settings.max_default_context,
         )
 

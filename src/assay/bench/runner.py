@@ -15,7 +15,7 @@ import numpy as np
 from assay.bench.probes import MemorySampler, fingerprint, listening_pid
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir, RunMeta, utc_now
-from assay.bench.spec import BenchSpec, Level, plan
+from assay.bench.spec import BenchSpec, Level, model_of, plan
 from assay.bench.targets import (
     BenchRequest,
     EndpointTarget,
@@ -23,7 +23,6 @@ from assay.bench.targets import (
     InProcessTarget,
     Target,
 )
-from assay.engines import LoadOptions
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
 
@@ -93,7 +92,7 @@ class BenchRunner:
         lag = LagMonitor()
         lag.start()
         try:
-            for model in self.spec.models:
+            for model in self.spec.run_names():
                 await self._model(model)
         finally:
             loop_p95 = await lag.stop()
@@ -176,14 +175,13 @@ class BenchRunner:
             )
         return InProcessTarget(model, self._loader(model), generation, self.clock)
 
-    def _loader(self, model: str) -> Callable[[], Any]:
-        defaults = self.registry.default_load_options()
-        options = LoadOptions(
-            threads=self.spec.threads or defaults.threads,
-            context_size=self.spec.context_size or defaults.context_size,
-            max_default_context=defaults.max_default_context,
+    def _loader(self, run_name: str) -> Callable[[], Any]:
+        options = self.registry.load_options(
+            threads=self.spec.threads,
+            context_size=self.spec.context_size,
+            device=self.spec.device_of(run_name),
         )
-        return lambda: self.registry.load(model, options).model
+        return lambda: self.registry.load(model_of(run_name), options).model
 
     async def _level(self, target: Target, model: str, level: Level) -> None:
         send = self._sender(target, model, level)

@@ -10,11 +10,14 @@ from pydantic import BaseModel, Field
 from assay.bench.prompts import Prompt
 
 LevelKind = Literal["warmup", "sequential", "concurrency", "rate"]
+Device = Literal["auto", "cpu", "gpu"]
 
 
 class BenchSpec(BaseModel):
     name: str = "bench"
     models: list[str] = Field(min_length=1)
+    # cpu, gpu or auto; several run each model once per device ("alias@gpu").
+    devices: list[Device] = Field(default_factory=lambda: list[Device](["auto"]))
     prompts: list[Prompt] = Field(min_length=1)
     rounds: int = Field(default=3, ge=1)
     warmup: int = Field(default=1, ge=0)
@@ -31,6 +34,20 @@ class BenchSpec(BaseModel):
     rate: float | None = Field(default=None, gt=0)
     allow_prefix_cache: bool = False
     timeout_s: float = Field(default=300.0, gt=0)
+
+    def run_names(self) -> list[str]:
+        """What each model is called in this run: the model, or model@device."""
+        if len(self.devices) == 1:
+            return list(self.models)
+        return [f"{model}@{device}" for model in self.models for device in self.devices]
+
+    def device_of(self, run_name: str) -> str:
+        return run_name.rpartition("@")[2] if "@" in run_name else self.devices[0]
+
+
+def model_of(run_name: str) -> str:
+    """The catalog name inside a run name ("alias:variant@gpu" -> "alias:variant")."""
+    return run_name.rpartition("@")[0] if "@" in run_name else run_name
 
 
 @dataclass(frozen=True)

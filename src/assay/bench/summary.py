@@ -71,7 +71,7 @@ def summarize(run: RunDir) -> Summary:
             by_model[record.model][record.level].append(record)
     states = _model_states(run.progress())
     summaries = []
-    for model in meta.spec.models:
+    for model in meta.spec.run_names():
         state = states.get(model, {"status": "not run"})
         level_summaries = [
             _level(name, levels[name].kind, levels[name].concurrency, levels[name].rate, recs)

@@ -59,6 +59,7 @@ class TargetInfo:
     load_seconds: float | None
     disk_bytes: int | None
     pid: int | None
+    gpu_layers: int | None = None
 
 
 class Target(Protocol):
@@ -118,6 +119,7 @@ class InProcessTarget:
             load_seconds=info.load_seconds,
             disk_bytes=info.file_bytes,
             pid=os.getpid(),  # the model lives in this process: its memory is ours
+            gpu_layers=info.gpu_layers,
         )
 
     async def prepare(self, concurrency: int) -> None:

@@ -67,6 +67,9 @@ def bench(
         int | None, typer.Option(min=1, help="In-process threads; default: cores available.")
     ] = None,
     ctx: Annotated[int | None, typer.Option(min=64, help="In-process context window.")] = None,
+    device: Annotated[
+        str, typer.Option(help="cpu, gpu or auto; several (cpu,gpu) run each model both ways.")
+    ] = "auto",
     endpoint: Annotated[
         str | None,
         typer.Option(
@@ -122,6 +125,7 @@ def bench(
             stream=_stream_default() if stream is None else stream,
             threads=threads,
             context_size=ctx,
+            devices=_devices(device),
             endpoint=endpoint
             or os.environ.get("FOUNDRY_LOCAL_ENDPOINT")
             or os.environ.get("ASSAY_ENDPOINT"),
@@ -150,6 +154,14 @@ def bench(
     _print_result(result, console)
     for path in api.report(Path(result.run_path), formats) if formats else []:
         console.print(f"report: {path}")
+
+
+def _devices(text: str) -> list[str]:
+    devices = _csv(text)
+    bad = [d for d in devices if d not in ("auto", "cpu", "gpu")]
+    if bad or not devices or len(set(devices)) != len(devices):
+        raise AssayError(f"--device takes cpu, gpu or auto, comma-separated (got '{text}')")
+    return devices
 
 
 def _positive(text: str) -> int:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from assay.config import Settings
-from assay.engines import Chunk, LoadedModel, LoadOptions, Message, SamplingParams
+from assay.engines import Chunk, LoadedModel, Message, SamplingParams
 from assay.engines.timing import StreamTimer
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
@@ -28,6 +28,10 @@ def run(
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to generate.")] = 512,
     threads: Annotated[int | None, typer.Option(min=1, help="Default: cores available.")] = None,
     ctx: Annotated[int | None, typer.Option(min=64, help="Context window in tokens.")] = None,
+    gpu_layers: Annotated[
+        int | None, typer.Option(min=-1, help="Layers to offload to a GPU; -1 all.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, or gpu (an error without one).")] = "auto",
     raw: Annotated[
         bool, typer.Option("--raw", help="Complete the prompt as is, without a chat template.")
     ] = False,
@@ -35,11 +39,8 @@ def run(
     """Chat with a model: stream one answer, or start an interactive chat."""
     settings = Settings()
     registry = ModelRegistry(settings)
-    defaults = registry.default_load_options()
-    options = LoadOptions(
-        threads=threads or defaults.threads,
-        context_size=ctx or defaults.context_size,
-        max_default_context=defaults.max_default_context,
+    options = registry.load_options(
+        threads=threads, context_size=ctx, gpu_layers=gpu_layers, device=device
     )
     if prompt is None and not sys.stdin.isatty():
         prompt = sys.stdin.read()

@@ -10,7 +10,7 @@ import typer
 
 from assay.config import Settings
 from assay.registry import ModelRegistry
-from assay.server.settings import ServerSettings
+from assay.server.settings import Device, ServerSettings
 from assay.server.state import ServerState, remove_state, write_state
 
 _FIELDS = ServerSettings.model_fields
@@ -27,6 +27,8 @@ def serve(
     preload: Annotated[bool, typer.Option("--preload", help=_help("preload"))] = False,
     threads: Annotated[int | None, typer.Option(min=1, help=_help("threads"))] = None,
     ctx: Annotated[int | None, typer.Option(min=64, help=_help("context_size"))] = None,
+    gpu_layers: Annotated[int | None, typer.Option(min=-1, help=_help("gpu_layers"))] = None,
+    device: Annotated[Device, typer.Option(help=_help("device"))] = "auto",
     ttl: Annotated[float, typer.Option(min=0, help=_help("ttl"))] = 600.0,
     max_loaded: Annotated[int, typer.Option(min=1, help=_help("max_loaded"))] = 2,
     max_queue: Annotated[int, typer.Option(min=0, help=_help("max_queue"))] = 64,
@@ -52,6 +54,8 @@ def serve(
         preload=preload,
         threads=threads,
         context_size=ctx,
+        gpu_layers=gpu_layers,
+        device=device,
         ttl=ttl,
         max_loaded=max_loaded,
         max_queue=max_queue,
@@ -63,6 +67,7 @@ def serve(
     registry = ModelRegistry(Settings())
     for name in settings.models:
         registry.resolve(name)  # an unknown name fails now, not on the first request
+    registry.load_options(device=settings.device)  # --device gpu without a GPU fails now
     if not settings.is_loopback and not settings.api_key:
         print(
             f"warning: serving on {host} without an API key: anyone who can reach this "

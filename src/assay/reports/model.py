@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from assay.bench import metrics as m
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import SUMMARY_FILE, RunDir
+from assay.bench.spec import model_of
 from assay.bench.summary import ClientSummary, LevelSummary, Summary, summarize
 from assay.catalog import Catalog
 from assay.reports.energy import (
@@ -200,13 +201,17 @@ def _headline_level(levels: list[LevelSummary]) -> str | None:
     return names[0] if names else None
 
 
+def _alias(run_name: str) -> str:
+    return model_of(run_name).partition(":")[0]
+
+
 def _license(model: str, catalog: Catalog | None) -> str:
-    entry = catalog.get(model.partition(":")[0]) if catalog else None
+    entry = catalog.get(_alias(model)) if catalog else None
     return entry.license if entry else "unknown"
 
 
 def _catalog_size(model: str, catalog: Catalog | None) -> int | None:
-    entry = catalog.get(model.partition(":")[0]) if catalog else None
+    entry = catalog.get(_alias(model)) if catalog else None
     return entry.variants[0].size_bytes if entry else None
 
 

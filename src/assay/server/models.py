@@ -104,11 +104,11 @@ class ModelManager:
         return worker
 
     def _load_options(self) -> LoadOptions:
-        defaults = self.registry.default_load_options()
-        return LoadOptions(
-            threads=self.settings.threads or defaults.threads,
-            context_size=self.settings.context_size or defaults.context_size,
-            max_default_context=defaults.max_default_context,
+        return self.registry.load_options(
+            threads=self.settings.threads,
+            context_size=self.settings.context_size,
+            gpu_layers=self.settings.gpu_layers,
+            device=self.settings.device,
         )
 
     def _memory_budget(self) -> int:

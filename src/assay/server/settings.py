@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+Device = Literal["auto", "cpu", "gpu"]
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
@@ -20,6 +22,10 @@ class ServerSettings(BaseModel):
     preload: bool = Field(default=False, description="Load the --models at start-up.")
     threads: int | None = Field(default=None, ge=1, description="Inference threads per model.")
     context_size: int | None = Field(default=None, ge=64, description="Context window.")
+    gpu_layers: int | None = Field(
+        default=None, ge=-1, description="Layers to offload to a GPU (-1: all)."
+    )
+    device: Device = Field(default="auto", description="auto, cpu, or gpu (an error without one).")
     ttl: float = Field(default=600.0, ge=0, description="Unload a model idle this many seconds.")
     max_loaded: int = Field(default=2, ge=1, description="Most models loaded at once (LRU).")
     max_queue: int = Field(default=64, ge=0, description="Requests that may wait per model.")
