@@ -9,7 +9,7 @@ from pathlib import Path
 
 import assay
 from assay import api
-from tests.report.conftest import make_record, make_run, ok_state
+from tests.reports.conftest import make_record, make_run, ok_state
 
 ASSAY = [sys.executable, "-m", "assay"]
 

@@ -9,8 +9,8 @@ import pytest
 from assay.catalog.loader import load_builtin
 from assay.reports.model import build_report
 from assay.reports.render import write_report
-from tests.report.browser import chromium_path, load_page, save_artifact
-from tests.report.conftest import RunFactory, make_record, ok_state, score_row
+from tests.reports.browser import chromium_path, load_page, save_artifact
+from tests.reports.conftest import RunFactory, make_record, ok_state, score_row
 
 pytestmark = [
     pytest.mark.slow,

@@ -17,7 +17,7 @@ from assay.reports.energy import estimate_energy
 from assay.reports.html import render_html
 from assay.reports.markdown import render_markdown
 from assay.reports.model import Report, build_report
-from tests.report.conftest import RunFactory, make_record, ok_state, score_row
+from tests.reports.conftest import RunFactory, make_record, ok_state, score_row
 
 ASSAY = [sys.executable, "-m", "assay"]
 

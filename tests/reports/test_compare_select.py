@@ -16,7 +16,7 @@ from assay.reports.charts import pareto_front
 from assay.reports.compare import compare_runs
 from assay.reports.model import build_report
 from assay.reports.select import Constraints, parse_bytes, parse_seconds, parse_weights, select
-from tests.report.conftest import make_record, make_run, ok_state, score_row
+from tests.reports.conftest import make_record, make_run, ok_state, score_row
 
 ASSAY = [sys.executable, "-m", "assay"]
 
