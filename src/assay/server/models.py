@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass
 
 import psutil
 
 from assay.catalog import Resolved
+from assay.config import available_cores
 from assay.engines import LoadOptions
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
@@ -29,6 +31,12 @@ class LoadedSummary:
     busy: bool
 
 
+def compute_slots(threads: int | None) -> threading.BoundedSemaphore:
+    """How many local generations may run at once: as many thread pools as fit the cores."""
+    cores = available_cores()
+    return threading.BoundedSemaphore(max(1, cores // (threads or cores)))
+
+
 class ModelManager:
     """Owns the workers of the loaded models; every method runs on the event loop."""
 
@@ -40,6 +48,7 @@ class ModelManager:
         self._metrics = metrics
         self._workers: dict[str, ModelWorker] = {}
         self._loading: dict[str, asyncio.Lock] = {}
+        self._compute = compute_slots(settings.threads)
 
     def resolve(self, name: str) -> Resolved:
         resolved = self.registry.resolve(name)
@@ -97,7 +106,15 @@ class ModelManager:
                 type_="server_error",
                 code="model_load_failed",
             ) from None
-        worker = ModelWorker(resolved.name, model, self.settings.max_queue, self._metrics)
+        # A remote upstream computes elsewhere: it takes no local compute slot.
+        local = int(getattr(model, "parallel", 1)) == 1
+        worker = ModelWorker(
+            resolved.name,
+            model,
+            self.settings.max_queue,
+            self._metrics,
+            self._compute if local else None,
+        )
         self._workers[resolved.name] = worker
         self._metrics.loaded.set(len(self._workers))
         self._metrics.load_seconds.labels(resolved.name).set(model.info.load_seconds)

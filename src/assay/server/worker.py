@@ -8,6 +8,7 @@ read its chunks) and decode several jobs at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -67,9 +68,17 @@ class ModelWorker:
     """Runs one model's jobs in order on a dedicated thread, with a bounded wait queue."""
 
     def __init__(
-        self, name: str, model: LoadedModel, max_queue: int, metrics: ServerMetrics
+        self,
+        name: str,
+        model: LoadedModel,
+        max_queue: int,
+        metrics: ServerMetrics,
+        compute: threading.Semaphore | None = None,
     ) -> None:
         self.name = name
+        # Shared by the local models of one server: two llama.cpp thread pools busy on the
+        # same cores slow each other down many times over, so they take turns.
+        self._compute = compute
         self.model = model
         self.max_queue = max_queue
         self.last_used = time.monotonic()
@@ -122,7 +131,8 @@ class ModelWorker:
                 self._metrics.queue_depth.labels(self.name).set(self._waiting)
             self._metrics.active.labels(self.name).inc()
             try:
-                self._execute(job)
+                with self._compute or contextlib.nullcontext():
+                    self._execute(job)
             finally:
                 with self._lock:
                     self._active -= 1
