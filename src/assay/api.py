@@ -46,7 +46,7 @@ def bench_spec(
 
     if prompts is None:
         prompt_list = default_prompts()
-    elif isinstance(prompts, Path | str) and not isinstance(prompts, list):
+    elif isinstance(prompts, Path | str):
         prompt_list = load_prompts(Path(prompts))
     else:
         prompt_list = parse_prompts(Path("<prompts>"), list(prompts))

@@ -43,7 +43,7 @@ class ModelRegistry:
     def load(self, name: str, options: LoadOptions | None = None) -> LoadedEntry:
         resolved = self.resolve(name)
         path = self.path(resolved)
-        model = self.engine(resolved).load(path, options or self.default_load_options())
+        model = self.engine(resolved).load(path, options or self.load_options())
         touch_last_used(cache_dir_for(self.settings, resolved.entry, resolved.variant))
         return LoadedEntry(resolved, model)
 
@@ -65,9 +65,6 @@ class ModelRegistry:
         from assay.engines.llamacpp import vocab_counter
 
         return vocab_counter(self.path(self.resolve("smollm2-135m")))
-
-    def default_load_options(self) -> LoadOptions:
-        return self.load_options()
 
     def load_options(
         self,

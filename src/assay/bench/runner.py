@@ -80,7 +80,7 @@ class BenchRunner:
         self._levels_done = {
             (e["model"], e["level"]) for e in run.progress() if e.get("type") == "level"
         }
-        self._attempt = 1 + sum(1 for e in run.progress() if e.get("type") == "start")
+        self.attempt = 1 + sum(1 for e in run.progress() if e.get("type") == "start")
         self._send_lags_ms: list[float] = []
 
     def clock(self) -> int:
@@ -88,7 +88,7 @@ class BenchRunner:
 
     async def execute(self) -> None:
         """Benchmark every model; one that fails is recorded and the others go on."""
-        self.run.append_progress({"type": "start", "attempt": self._attempt, "at": utc_now()})
+        self.run.append_progress({"type": "start", "attempt": self.attempt, "at": utc_now()})
         lag = LagMonitor()
         lag.start()
         try:
@@ -202,7 +202,7 @@ class BenchRunner:
         self, target: Target, model: str, level: Level
     ) -> Callable[[int, int | None], Coroutine[Any, Any, None]]:
         prompts = self.spec.prompts
-        attempt = self._attempt if level.count is None else 1
+        attempt = self.attempt if level.count is None else 1
 
         async def send(index: int, scheduled: int | None) -> None:
             request = BenchRequest(

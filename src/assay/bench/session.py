@@ -52,7 +52,7 @@ def execute(
                     "status": status,
                     "finished_at": utc_now(),
                     "environment_end": fingerprint(),
-                    "attempts": runner._attempt,
+                    "attempts": runner.attempt,
                 }
             )
         )

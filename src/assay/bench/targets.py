@@ -20,6 +20,7 @@ import aiohttp
 from assay.bench.prompts import Prompt
 from assay.bench.records import RequestRecord, TokenSource
 from assay.engines import CancelToken, LoadedModel, Message, SamplingParams
+from assay.engines.remote import streamed_text
 from assay.errors import AssayError
 
 Clock = Callable[[], int]
@@ -386,8 +387,7 @@ class _Raw:
         if event.get("usage"):
             self.usage = event["usage"]
         for choice in event.get("choices") or ():
-            delta = choice.get("delta")
-            content = delta.get("content") if delta is not None else choice.get("text")
+            content = streamed_text(choice)
             if content:
                 self.times.append(now)
                 self.chunk_texts.append(content)

@@ -154,12 +154,7 @@ class RemoteModel:
                     event = json.loads(line[5:])
                     usage = event.get("usage") or usage
                     for choice in event.get("choices") or ():
-                        delta = choice.get("delta")
-                        text = (
-                            (delta or {}).get("content")
-                            if delta is not None
-                            else choice.get("text")
-                        )
+                        text = streamed_text(choice)
                         if text:
                             texts.append(text)
                             yield Chunk(text, 1)
@@ -173,6 +168,12 @@ class RemoteModel:
         if usage and "completion_tokens" in usage:
             return Usage(int(usage.get("prompt_tokens") or 0), int(usage["completion_tokens"]))
         return Usage(self._count(prompt), self._count(text), source="counted")
+
+
+def streamed_text(choice: dict[str, Any]) -> str | None:
+    """The text of one streamed choice: a chat delta's content, or a completion's text."""
+    delta = choice.get("delta")
+    return (delta or {}).get("content") if delta is not None else choice.get("text")
 
 
 def _upstream_error(url: str, response: httpx.Response) -> str:
