@@ -29,6 +29,12 @@ from assay.registry import ModelRegistry
 OnRecord = Callable[[RequestRecord], None]
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    # Ctrl-C cancels the monitor while this callback is queued; set_result would then raise.
+    if not future.done():
+        future.set_result(None)
+
+
 class LagMonitor:
     """Measures the client's own event-loop lag: every interval, how long a callback that is
     ready now waits before it runs (timer resolution does not enter into it)."""
@@ -47,7 +53,7 @@ class LagMonitor:
             await asyncio.sleep(self.interval)
             ready: asyncio.Future[None] = loop.create_future()
             before = time.perf_counter()
-            loop.call_soon(ready.set_result, None)
+            loop.call_soon(_resolve, ready)
             await ready
             self.samples_ms.append((time.perf_counter() - before) * 1000)
 
