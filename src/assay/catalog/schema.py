@@ -49,7 +49,7 @@ class Variant(BaseModel):
     size_bytes: int | None = Field(default=None, ge=0)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     gated: bool = False
-    # `alias:variant` this file was made from by `assay quantize` (a store-side variant).
+    # `alias:variant` this was made from by `assay quantize` or `convert` (a store variant).
     derived_from: str | None = None
     # A user's own model class, "package.module:Class" (engine "adapter"); path = its weights.
     adapter: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
@@ -76,7 +76,8 @@ class Variant(BaseModel):
         if self.repo is not None:
             return f"hf://{self.repo}/{self.file}"
         if self.derived_from is not None:
-            return f"quantized by assay from {self.derived_from}"
+            made = "converted" if self.engine in ("onnx", "foundry") else "quantized"
+            return f"{made} by assay from {self.derived_from}"
         return "unknown"
 
 

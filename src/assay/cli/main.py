@@ -9,6 +9,7 @@ import typer
 from assay.cli import (
     bench,
     cache,
+    convert,
     mock_server,
     models,
     pull,
@@ -32,6 +33,7 @@ app.command(name="run")(run.run)
 app.command(name="pull")(pull.pull)
 app.add_typer(cache.app, name="cache")
 app.command(name="quantize")(quantize.quantize)
+app.command(name="convert")(convert.convert)
 app.command(name="serve")(serve.serve)
 app.command(name="bench")(bench.bench)
 app.command(name="mock-server")(mock_server.mock_server)

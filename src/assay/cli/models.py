@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,8 +13,9 @@ from rich.table import Table
 from assay.catalog import ModelEntry, Variant
 from assay.cli.output import make_console
 from assay.config import Settings
-from assay.errors import AssayError, ModelFileError, UnknownModelError
+from assay.errors import AssayError, EngineError, ModelFileError, UnknownModelError
 from assay.registry import ModelRegistry
+from assay.store.locate import FOLDER_ENGINES
 from assay.units import format_bytes, format_count
 
 app = typer.Typer(help="List and inspect the model catalog.", no_args_is_help=True)
@@ -167,10 +169,21 @@ def _local_details(registry: ModelRegistry, entry: ModelEntry, variant: Variant)
 
     try:
         path = registry.path(Resolved(entry, variant))
+        if variant.engine in FOLDER_ENGINES:
+            return str(path), _folder_template(path)
         info = read_gguf_info(path)
-    except (ModelFileError, UnknownModelError) as exc:
+    except (ModelFileError, UnknownModelError, EngineError) as exc:
         return "-", f"unreadable: {exc.message}"
     if info.has_chat_template:
         return str(path), "from the GGUF metadata (rendered in a Jinja sandbox)"
     fallback = fallback_name(info.architecture)
     return str(path), f"none in the file; falls back to the {fallback} format"
+
+
+def _folder_template(path: Path) -> str:
+    from assay.engines.onnx_genai import read_genai_folder
+
+    chat_format = read_genai_folder(path).chat_format()
+    if chat_format.source.startswith("fallback"):
+        return f"none in the folder; {chat_format.source}"
+    return f"from {chat_format.source} (rendered in a Jinja sandbox)"

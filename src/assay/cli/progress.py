@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -15,6 +17,11 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+from assay.cli.output import make_console
+from assay.errors import AssayError
+
+T = TypeVar("T")
 
 
 def byte_progress(console: Console) -> Progress:
@@ -41,6 +48,31 @@ def spinner(console: Console) -> Progress:
         disable=not console.is_terminal,
         transient=True,
     )
+
+
+def run_with_spinner(label: str, work: Callable[[], T]) -> T:
+    """Run work on a thread under a spinner on stderr; its exception is re-raised here,
+    an unexpected one as a one-line AssayError."""
+    outcome: list[T | BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=target, daemon=True, name="assay-work")
+    with spinner(make_console(stderr=True)) as progress:
+        progress.add_task(label, total=None)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+    result = outcome[0]
+    if isinstance(result, AssayError):
+        raise result
+    if isinstance(result, BaseException):
+        raise AssayError(f"{label} failed: {result}") from None
+    return result
 
 
 def tqdm_class(progress: Progress, description: str) -> type[Any]:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import sys
-import threading
 from typing import Annotated
 
 import typer
 
-from assay.cli.output import make_console
-from assay.cli.progress import spinner
+from assay.cli.progress import run_with_spinner
 from assay.config import Settings
-from assay.errors import AssayError
 from assay.registry import ModelRegistry
 from assay.units import format_bytes
 
@@ -33,27 +30,11 @@ def quantize(
     job = quantizer.plan(settings, registry.resolve(model), type_, name)
     if job.warning:
         print(f"warning: {job.warning}", file=sys.stderr)
-    outcome: list[quantizer.QuantizeResult | BaseException] = []
-
-    def work() -> None:
-        try:
-            outcome.append(quantizer.run(job, threads or settings.effective_threads()))
-        except BaseException as exc:
-            outcome.append(exc)
-
     # llama.cpp's quantizer reports no progress: a spinner with the elapsed time instead.
-    worker = threading.Thread(target=work, daemon=True, name="assay-quantize")
-    label = f"quantizing {job.source.name} to {job.quant.label}"
-    with spinner(make_console(stderr=True)) as progress:
-        progress.add_task(label, total=None)
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.1)
-    result = outcome[0]
-    if isinstance(result, BaseException):
-        if isinstance(result, AssayError):
-            raise result
-        raise AssayError(f"quantizing failed: {result}") from None
+    result = run_with_spinner(
+        f"quantizing {job.source.name} to {job.quant.label}",
+        lambda: quantizer.run(job, threads or settings.effective_threads()),
+    )
     print(
         f"made {result.name} ({result.quant.label}) from {result.source_name}: "
         f"{format_bytes(result.size)} (source {format_bytes(result.source_size)}) "

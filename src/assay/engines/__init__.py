@@ -46,6 +46,10 @@ def engine_for(
         return LlamaCppEngine()
     from assay.errors import AssayError
 
+    if name == "onnx":
+        from assay.engines.onnx_genai import OnnxGenaiEngine
+
+        return OnnxGenaiEngine()
     if name == "adapter" and adapter is not None:
         from assay.engines.adapter import AdapterEngine
 
@@ -55,7 +59,7 @@ def engine_for(
 
         endpoint, model, key_env = upstream
         return RemoteEngine(endpoint, model, key_env, count_tokens or _whitespace_tokens)
-    raise AssayError(f"unknown engine '{name}'; available: llamacpp, adapter, remote")
+    raise AssayError(f"unknown engine '{name}'; available: llamacpp, onnx, adapter, remote")
 
 
 def _whitespace_tokens(text: str) -> int:

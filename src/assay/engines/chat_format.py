@@ -89,11 +89,22 @@ def chat_format_for(
     """The GGUF's own template when it has one, else the fallback for its architecture."""
     embedded = metadata.get("tokenizer.chat_template")
     if embedded:
-        try:
-            template = _environment().from_string(embedded)
-        except jinja2.TemplateSyntaxError as exc:
-            raise EngineError(f"the model's chat template does not parse: {exc}") from None
-        return ChatFormat(template, "gguf metadata", (), bos_token, eos_token, False)
+        return chat_format_from_template(embedded, "gguf metadata", bos_token, eos_token)
+    return fallback_format(architecture, bos_token, eos_token)
+
+
+def chat_format_from_template(
+    template: str, source: str, bos_token: str, eos_token: str
+) -> ChatFormat:
+    """A model's own Jinja template (untrusted: compiled in the sandbox)."""
+    try:
+        compiled = _environment().from_string(template)
+    except jinja2.TemplateSyntaxError as exc:
+        raise EngineError(f"the model's chat template does not parse: {exc}") from None
+    return ChatFormat(compiled, source, (), bos_token, eos_token, False)
+
+
+def fallback_format(architecture: str, bos_token: str, eos_token: str) -> ChatFormat:
     fallback = _FALLBACKS[fallback_name(architecture)]
     return ChatFormat(
         _environment().from_string(fallback.template),

@@ -20,15 +20,13 @@ from assay.config import available_cores
 from assay.engines.base import (
     CancelToken,
     Chunk,
-    FinishReason,
     LoadOptions,
     Message,
     ModelInfo,
     SamplingParams,
-    Usage,
 )
 from assay.engines.chat_format import ChatFormat, chat_format_for
-from assay.engines.stops import StopBuffer
+from assay.engines.token_stream import chunks_from_tokens
 from assay.errors import ContextOverflowError, EngineError, ModelFileError
 
 _GGUF_MAGIC = b"GGUF"
@@ -281,10 +279,6 @@ class LlamaCppModel:
             if not params.prefix_cache:
                 llm.reset()
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            stopper = StopBuffer(stops)
-            is_eog = self._lib.llama_vocab_is_eog
-            generated = pending = 0
-            finish: FinishReason = "length"
             try:
                 tokens = llm.generate(
                     prompt_tokens,
@@ -296,33 +290,15 @@ class LlamaCppModel:
                     # llama-cpp-python builds the sampler (grammar state included) per call.
                     grammar=grammar,
                 )
-                for token in tokens:
-                    if cancel is not None and cancel.cancelled:
-                        finish = "cancelled"
-                        break
-                    if is_eog(self._vocab, token):
-                        finish = "stop"
-                        break
-                    generated += 1
-                    pending += 1
-                    text, stopped = stopper.push(decoder.decode(llm.detokenize([token])))
-                    if stopped:
-                        finish = "stop"
-                        if text:
-                            yield Chunk(text, pending)
-                            pending = 0
-                        break
-                    if text:
-                        yield Chunk(text, pending)
-                        pending = 0
-                    if generated >= limit:
-                        break
+                yield from chunks_from_tokens(
+                    tokens,
+                    decode=lambda token: decoder.decode(llm.detokenize([token])),
+                    is_end=lambda token: bool(self._lib.llama_vocab_is_eog(self._vocab, token)),
+                    stops=stops,
+                    cancel=cancel,
+                    limit=limit,
+                    prompt_tokens=len(prompt_tokens),
+                    flush=lambda: decoder.decode(b"", final=True),
+                )
             except (RuntimeError, ValueError) as exc:
                 raise EngineError(f"llama.cpp failed while generating: {exc}") from None
-            tail = stopper.flush() + decoder.decode(b"", final=True)
-            yield Chunk(
-                tail,
-                pending,
-                finish_reason=finish,
-                usage=Usage(prompt_tokens=len(prompt_tokens), completion_tokens=generated),
-            )

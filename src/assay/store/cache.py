@@ -20,7 +20,7 @@ from assay.config import Settings
 from assay.errors import ModelFileError, UnsafePathError
 from assay.store.bundled import locate_bundled_parts
 from assay.store.integrity import is_verified
-from assay.store.locate import cache_dir_for, cached_file
+from assay.store.locate import cache_dir_for, cached_file, is_present
 from assay.store.records import last_used, read_record
 from assay.units import format_bytes
 
@@ -76,7 +76,7 @@ def _entry(settings: Settings, entry: ModelEntry, variant: Variant) -> CacheEntr
     record = read_record(folder)
     reference = variant.sha256 or (record.sha256 if record else None)
     if variant.path is not None:
-        if not variant.path.is_file():
+        if not is_present(variant.path, variant):
             return None
         inside = _inside(variant.path, settings.models_dir)
         source = "imported" if inside else "local file"
@@ -86,9 +86,9 @@ def _entry(settings: Settings, entry: ModelEntry, variant: Variant) -> CacheEntr
     if variant.file is None:
         return None
     path = cached_file(settings, entry, variant)
-    if not path.is_file():
+    if not is_present(path, variant):
         return None
-    source = "quantized" if record and record.kind == "quantized" else "pulled"
+    source = record.kind if record and record.kind in ("quantized", "converted") else "pulled"
     return _make(entry, variant, source, path, folder, True, reference)
 
 
@@ -128,7 +128,7 @@ def _make(
         variant=variant.name,
         source=source,
         path=path,
-        size=path.stat().st_size,
+        size=path.stat().st_size if path.is_file() else du(path),
         in_cache=inside,
         last_used=last_used(folder),
         verified=reference is not None and is_verified(path, reference, record),

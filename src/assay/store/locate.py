@@ -16,6 +16,13 @@ from assay.errors import ModelFileError, UnsafePathError
 from assay.store.bundled import bundled_model_path, locate_bundled_parts
 from assay.store.safety import contained, local_file_name
 
+# Engines whose model is a folder (genai_config.json, ONNX files, tokenizer), not one file.
+FOLDER_ENGINES = frozenset({"onnx", "foundry"})
+
+
+def is_present(path: Path, variant: Variant) -> bool:
+    return path.is_dir() if variant.engine in FOLDER_ENGINES else path.is_file()
+
 
 def cache_dir_for(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
     return settings.models_dir / entry.alias / variant.name
@@ -34,9 +41,10 @@ def model_path(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
     if variant.endpoint is not None:
         return Path()  # nothing local: the upstream server holds the model
     if variant.path is not None:
-        if not variant.path.is_file():
+        if not is_present(variant.path, variant):
+            what = "folder" if variant.engine in FOLDER_ENGINES else "file"
             raise ModelFileError(
-                f"model file {variant.path} for '{entry.alias}' does not exist; "
+                f"model {what} {variant.path} for '{entry.alias}' does not exist; "
                 "fix 'path' in your models.json"
             )
         return variant.path
@@ -45,10 +53,11 @@ def model_path(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
         return bundled_model_path(variant.bundled, target, variant.sha256)
     if variant.file:
         cached = cached_file(settings, entry, variant)
-        if cached.is_file():
+        if is_present(cached, variant):
             return cached
+    made_by = "convert" if variant.engine in FOLDER_ENGINES else "quantize"
     how = (
-        f"it was made from {variant.derived_from} by 'assay quantize': run that again"
+        f"it was made from {variant.derived_from} by 'assay {made_by}': run that again"
         if variant.derived_from
         else f"run 'assay pull {entry.alias}:{variant.name}' first"
     )
@@ -74,7 +83,7 @@ def is_cached(settings: Settings, entry: ModelEntry, variant: Variant) -> bool:
     if variant.endpoint is not None:
         return True
     if variant.path is not None:
-        return variant.path.is_file()
+        return is_present(variant.path, variant)
     if variant.bundled is not None:
         try:
             locate_bundled_parts(variant.bundled)
@@ -84,6 +93,6 @@ def is_cached(settings: Settings, entry: ModelEntry, variant: Variant) -> bool:
     if variant.file is None:
         return False
     try:
-        return cached_file(settings, entry, variant).is_file()
+        return is_present(cached_file(settings, entry, variant), variant)
     except UnsafePathError:
         return False

@@ -77,12 +77,12 @@ def plan(settings: Settings, source: Resolved, type_name: str, new_name: str | N
     current = type_of_file(read_gguf_info(source_path).metadata.get("general.file_type"))
     if current is not None and current.ftype == quant.ftype:
         raise AssayError(f"'{source.name}' is already {quant.label}; choose another --type")
-    name = _variant_name(entry, new_name or quant.name)
+    name = variant_name(entry, new_name or quant.name, "quantized")
     folder = settings.models_dir / entry.alias / name
     target = contained(settings.models_dir, folder / f"{entry.alias}-{quant.label}.gguf")
     size = source_path.stat().st_size
     estimate = int(size * quant.bits / current.bits) if current else size
-    free = shutil.disk_usage(_existing_parent(folder)).free
+    free = shutil.disk_usage(existing_parent(folder)).free
     if estimate > free:
         raise AssayError(
             f"not enough disk space to quantize {source.name}: needs about "
@@ -130,7 +130,8 @@ def run(job: QuantizeJob, threads: int) -> QuantizeResult:
     )
 
 
-def _variant_name(entry: ModelEntry, name: str) -> str:
+def variant_name(entry: ModelEntry, name: str, made: str) -> str:
+    """name, checked: a safe variant name that no catalog or store variant has yet."""
     try:
         check_name(name, "variant name")
     except ValueError as exc:
@@ -140,12 +141,12 @@ def _variant_name(entry: ModelEntry, name: str) -> str:
         return name
     if existing.derived_from is not None:
         raise AssayError(
-            f"'{entry.alias}:{name}' already exists (quantized from {existing.derived_from}); "
+            f"'{entry.alias}:{name}' already exists ({made} from {existing.derived_from}); "
             f"remove it with 'assay cache rm {entry.alias}:{name}' or pass --name"
         )
     raise AssayError(
         f"'{entry.alias}' already has a variant '{name}' in the catalog; "
-        f"pass --name to call the quantized one something else, e.g. {name}-local"
+        f"pass --name to call the {made} one something else, e.g. {name}-local"
     )
 
 
@@ -172,7 +173,7 @@ def _check_readable(path: Path, name: str) -> None:
         raise ModelFileError(f"llama.cpp wrote {name} but cannot read it back") from None
 
 
-def _existing_parent(path: Path) -> Path:
+def existing_parent(path: Path) -> Path:
     while not path.exists():
         path = path.parent
     return path

@@ -31,8 +31,9 @@ class StoreRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    kind: Literal["pulled", "quantized", "copied"]
+    kind: Literal["pulled", "quantized", "converted", "copied"]
     file: str
+    engine: str = "llamacpp"
     size: int
     sha256: str | None = None
     created: datetime
@@ -76,7 +77,7 @@ def last_used(folder: Path) -> datetime | None:
 
 
 def with_store_variants(catalog: Catalog, models_dir: Path) -> Catalog:
-    """The catalog plus the variants `assay quantize` made, appended after each alias's own.
+    """The catalog plus the variants `assay quantize` and `convert` made, after each alias's own.
 
     A record that does not validate, names an unsafe file, or clashes with a catalog variant
     is skipped: a stray folder in the cache must never break name resolution.
@@ -88,7 +89,7 @@ def with_store_variants(catalog: Catalog, models_dir: Path) -> Catalog:
             continue
         extra = []
         for variant_dir in sorted(folder.iterdir()):
-            variant = _quantized_variant(variant_dir)
+            variant = _made_variant(variant_dir)
             if variant is not None and entry.variant(variant.name) is None:
                 extra.append(variant)
         if extra:
@@ -96,16 +97,17 @@ def with_store_variants(catalog: Catalog, models_dir: Path) -> Catalog:
     return merged
 
 
-def _quantized_variant(folder: Path) -> Variant | None:
+def _made_variant(folder: Path) -> Variant | None:
     if folder.is_symlink() or not folder.is_dir():
         return None
     record = read_record(folder)
-    if record is None or record.kind != "quantized":
+    if record is None or record.kind not in ("quantized", "converted"):
         return None
     try:
         check_segment(record.file, "file")
         return Variant(
             name=folder.name,
+            engine=record.engine,
             quantization=record.quantization,
             file=record.file,
             size_bytes=record.size,

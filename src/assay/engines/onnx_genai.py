@@ -1,0 +1,286 @@
+"""The ONNX Runtime GenAI engine (the runtime under Foundry Local): model folders that hold
+`genai_config.json`, an ONNX decoder and a Hugging Face tokenizer.
+
+Chat prompts come from the folder's own template (`chat_template.jinja`, else the
+`chat_template` of `tokenizer_config.json`), rendered in the same Jinja sandbox as GGUF
+templates; ONNX Runtime GenAI's sampler does greedy, temperature, top-k, top-p, seed and
+repetition penalty. It has no min-p: that option is ignored here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from assay.config import available_cores
+from assay.engines.base import CancelToken, Chunk, LoadOptions, Message, ModelInfo, SamplingParams
+from assay.engines.chat_format import ChatFormat, chat_format_from_template, fallback_format
+from assay.engines.token_stream import chunks_from_tokens
+from assay.errors import AssayError, ContextOverflowError, EngineError, ModelFileError
+
+CONFIG_NAME = "genai_config.json"
+INSTALL_HINT = "install it with: pip install 'assay[onnx]'"
+
+
+def onnxruntime_genai() -> Any:
+    try:
+        import onnxruntime_genai
+    except ImportError:
+        raise AssayError(f"the onnx engine needs onnxruntime-genai; {INSTALL_HINT}") from None
+    return onnxruntime_genai
+
+
+@dataclass(frozen=True)
+class GenaiFolder:
+    """What a model folder's genai_config.json and tokenizer_config.json say."""
+
+    path: Path
+    config: dict[str, Any]
+    tokenizer_config: dict[str, Any]
+
+    @property
+    def model_type(self) -> str:
+        return str(self.config["model"].get("type", "unknown"))
+
+    @property
+    def context_length(self) -> int:
+        return int(self.config["model"].get("context_length") or 0)
+
+    @property
+    def eos_token_ids(self) -> frozenset[int]:
+        eos = self.config["model"].get("eos_token_id", [])
+        return frozenset(eos if isinstance(eos, list) else [eos])
+
+    def kv_cache_bytes(self, context: int) -> int:
+        """fp32 K and V for every layer at this context (what the CPU build allocates)."""
+        decoder = self.config["model"].get("decoder", {})
+        layers = int(decoder.get("num_hidden_layers", 0))
+        kv_heads = int(decoder.get("num_key_value_heads", decoder.get("num_attention_heads", 0)))
+        head_size = int(decoder.get("head_size", 0))
+        return context * layers * kv_heads * head_size * 2 * 4
+
+    def chat_format(self) -> ChatFormat:
+        bos, eos = (
+            _token(self.tokenizer_config, "bos_token"),
+            _token(self.tokenizer_config, "eos_token"),
+        )
+        template_file = self.path / "chat_template.jinja"
+        if template_file.is_file():
+            return chat_format_from_template(
+                template_file.read_text("utf-8"), "chat_template.jinja", bos, eos
+            )
+        template = self.tokenizer_config.get("chat_template")
+        if isinstance(template, str) and template:
+            return chat_format_from_template(template, "tokenizer_config.json", bos, eos)
+        return fallback_format(self.model_type, bos, eos)
+
+
+def read_genai_folder(path: Path) -> GenaiFolder:
+    """Check that path is an ONNX GenAI model folder and read its configs (no weights)."""
+    if not path.is_dir():
+        raise ModelFileError(
+            f"{path} is not a folder; the onnx engine loads a model folder with {CONFIG_NAME}"
+        )
+    try:
+        config = json.loads((path / CONFIG_NAME).read_text("utf-8"))
+        decoder_file = config["model"]["decoder"]["filename"]
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"{path} has no {CONFIG_NAME}; it is not an ONNX GenAI model"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path / CONFIG_NAME} is not a valid GenAI config: {exc}") from None
+    if not (path / decoder_file).is_file():
+        raise ModelFileError(f"{path} lacks {decoder_file}, which {CONFIG_NAME} names")
+    tokenizer_config: dict[str, Any] = {}  # without one, the architecture's template is used
+    with contextlib.suppress(OSError, ValueError):
+        tokenizer_config = json.loads((path / "tokenizer_config.json").read_text("utf-8"))
+    return GenaiFolder(path, config, tokenizer_config)
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _token(tokenizer_config: dict[str, Any], key: str) -> str:
+    value = tokenizer_config.get(key)
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else ""
+
+
+class OnnxGenaiEngine:
+    """Loads ONNX GenAI folders on the CPU with the requested thread count."""
+
+    name = "onnx"
+
+    def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
+        folder = read_genai_folder(path)
+        return folder_bytes(path) + folder.kv_cache_bytes(_context_for(folder, options))
+
+    def load(self, path: Path, options: LoadOptions) -> OnnxGenaiModel:
+        folder = read_genai_folder(path)
+        og = onnxruntime_genai()
+        threads = options.threads or available_cores()
+        session = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+        process = psutil.Process()
+        rss_before = process.memory_info().rss
+        started = time.perf_counter()
+        try:
+            config = og.Config(str(path))
+            config.overlay(json.dumps({"model": {"decoder": {"session_options": session}}}))
+            model = og.Model(config)
+            tokenizer = og.Tokenizer(model)
+        except RuntimeError as exc:
+            raise ModelFileError(f"ONNX Runtime GenAI cannot load {path}: {exc}") from None
+        load_seconds = time.perf_counter() - started
+        chat_format = folder.chat_format()
+        info = ModelInfo(
+            path=path,
+            engine=self.name,
+            engine_version=f"onnxruntime-genai {og.__version__}",
+            architecture=folder.model_type,
+            threads=threads,
+            context_size=_context_for(folder, options),
+            gpu_layers=0,
+            load_seconds=load_seconds,
+            rss_delta_bytes=max(0, process.memory_info().rss - rss_before),
+            file_bytes=folder_bytes(path),
+            chat_template_source=chat_format.source,
+        )
+        return OnnxGenaiModel(og, model, tokenizer, folder, chat_format, info)
+
+
+def _context_for(folder: GenaiFolder, options: LoadOptions) -> int:
+    if options.context_size:
+        return options.context_size
+    cap = options.max_default_context
+    return min(folder.context_length or cap, cap)
+
+
+class OnnxGenaiModel:
+    """One loaded ONNX GenAI model; generations run one at a time."""
+
+    def __init__(
+        self,
+        og: Any,
+        model: Any,
+        tokenizer: Any,
+        folder: GenaiFolder,
+        chat_format: ChatFormat,
+        info: ModelInfo,
+    ) -> None:
+        self._og = og
+        self._model = model
+        self._tokenizer = tokenizer
+        self._eos = folder.eos_token_ids
+        self._chat_format = chat_format
+        self._lock = threading.Lock()
+        self.info = info
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Chunk]:
+        prompt = self._chat_format.render(messages)
+        return self._generate(prompt, params, params.stop + self._chat_format.stop, cancel)
+
+    def complete(
+        self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
+    ) -> Iterator[Chunk]:
+        return self._generate(prompt, params, params.stop, cancel)
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        return self._chat_format.render(messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text))
+
+    def close(self) -> None:
+        with self._lock:
+            self._model = self._tokenizer = None
+
+    def _generate(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        stops: tuple[str, ...],
+        cancel: CancelToken | None,
+    ) -> Iterator[Chunk]:
+        if params.grammar is not None:
+            raise EngineError(
+                "the onnx engine takes no GBNF grammar (response_format); use a llama.cpp model"
+            )
+        tokens = [int(t) for t in self._tokenizer.encode(prompt)]
+        context = self.info.context_size
+        if len(tokens) >= context:
+            raise ContextOverflowError(
+                f"the prompt is {len(tokens)} tokens but the context holds {context}; "
+                "shorten the prompt or load the model with a larger --ctx"
+            )
+        budget = context - len(tokens)
+        limit = min(params.max_tokens, budget) if params.max_tokens else budget
+        return self._stream(tokens, params, stops, cancel, limit)
+
+    def _search_options(self, params: SamplingParams, max_length: int) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "max_length": max_length,
+            "do_sample": params.temperature > 0,
+            "repetition_penalty": params.repeat_penalty,
+        }
+        if params.temperature > 0:
+            seed = params.seed if params.seed is not None else random.getrandbits(31)
+            options |= {
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+                "top_k": params.top_k if params.top_k > 0 else 0,
+                "random_seed": seed,
+            }
+        return options
+
+    def _stream(
+        self,
+        tokens: list[int],
+        params: SamplingParams,
+        stops: tuple[str, ...],
+        cancel: CancelToken | None,
+        limit: int,
+    ) -> Iterator[Chunk]:
+        with self._lock:
+            if self._model is None:
+                raise EngineError("the model was unloaded")
+            og = self._og
+            search = og.GeneratorParams(self._model)
+            search.set_search_options(**self._search_options(params, len(tokens) + limit))
+            try:
+                generator = og.Generator(self._model, search)
+                generator.append_tokens(tokens)
+                decoder = self._tokenizer.create_stream()
+                yield from chunks_from_tokens(
+                    _next_tokens(generator),
+                    decode=decoder.decode,
+                    is_end=self._eos.__contains__,
+                    stops=stops,
+                    cancel=cancel,
+                    limit=limit,
+                    prompt_tokens=len(tokens),
+                )
+            except RuntimeError as exc:
+                raise EngineError(f"ONNX Runtime GenAI failed while generating: {exc}") from None
+
+
+def _next_tokens(generator: Any) -> Iterator[int]:
+    while not generator.is_done():
+        generator.generate_next_token()
+        yield int(generator.get_next_tokens()[0])
