@@ -54,7 +54,9 @@ class ModelRegistry:
             if variant.endpoint
             else None
         )
-        return engine_for(variant.engine, variant.adapter, self.count_tokens, upstream)
+        return engine_for(
+            variant.engine, variant.adapter, self.count_tokens, upstream, self.settings.home
+        )
 
     def count_tokens(self, text: str) -> int:
         """Tokens in text under the bundled SmolLM2 tokenizer (for engines that count none)."""

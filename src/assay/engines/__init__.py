@@ -1,6 +1,7 @@
 """Engines: the protocol every consumer uses, and the implementations behind it."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 from assay.engines.base import (
     CancelToken,
@@ -35,11 +36,12 @@ def engine_for(
     adapter: str | None = None,
     count_tokens: Callable[[str], int] | None = None,
     upstream: tuple[str, str | None, str | None] | None = None,
+    data_dir: Path | None = None,
 ) -> Engine:
     """The engine registered under name (imported lazily: llama_cpp is slow to import).
 
     "adapter" wraps the user's class named by `adapter`; count_tokens counts its usage when
-    it reports none."""
+    it reports none; data_dir is where an engine with state of its own keeps it."""
     if name == "llamacpp":
         from assay.engines.llamacpp import LlamaCppEngine
 
@@ -50,6 +52,10 @@ def engine_for(
         from assay.engines.onnx_genai import OnnxGenaiEngine
 
         return OnnxGenaiEngine()
+    if name == "foundry" and data_dir is not None:
+        from assay.engines.foundry import FoundryEngine
+
+        return FoundryEngine(data_dir / "foundry")
     if name == "adapter" and adapter is not None:
         from assay.engines.adapter import AdapterEngine
 
@@ -59,7 +65,9 @@ def engine_for(
 
         endpoint, model, key_env = upstream
         return RemoteEngine(endpoint, model, key_env, count_tokens or _whitespace_tokens)
-    raise AssayError(f"unknown engine '{name}'; available: llamacpp, onnx, adapter, remote")
+    raise AssayError(
+        f"unknown engine '{name}'; available: llamacpp, onnx, foundry, adapter, remote"
+    )
 
 
 def _whitespace_tokens(text: str) -> int:

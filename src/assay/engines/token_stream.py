@@ -8,16 +8,19 @@ finish reason and the usage.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from assay.engines.base import CancelToken, Chunk, FinishReason, Usage
 from assay.engines.stops import StopBuffer
 
+Token = TypeVar("Token")
+
 
 def chunks_from_tokens(
-    tokens: Iterable[int],
+    tokens: Iterable[Token],
     *,
-    decode: Callable[[int], str],
-    is_end: Callable[[int], bool],
+    decode: Callable[[Token], str],
+    is_end: Callable[[Token], bool],
     stops: tuple[str, ...],
     cancel: CancelToken | None,
     limit: int,
@@ -25,7 +28,8 @@ def chunks_from_tokens(
     flush: Callable[[], str] = lambda: "",
 ) -> Iterator[Chunk]:
     """Stream `tokens` as text chunks; `decode` turns one token into the text it completes
-    (incremental decoders hold partial UTF-8), `flush` returns what a decoder still holds."""
+    (incremental decoders hold partial UTF-8), `flush` returns what a decoder still holds.
+    A token is whatever the engine yields one of per generated token (an id, or its text)."""
     stopper = StopBuffer(stops)
     generated = pending = 0
     finish: FinishReason = "length"

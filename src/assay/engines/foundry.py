@@ -1,0 +1,289 @@
+"""The Foundry Local engine: Microsoft's foundry-local-sdk, in-process, on an ONNX GenAI
+model folder registered in its LOCAL catalog (nothing is downloaded or copied).
+
+Foundry Local keeps its registrations, cache and logs under `<ASSAY_HOME>/foundry`. It is
+never asked about its public catalog (offline, that costs seconds of retries), and its
+telemetry upload is switched off the way the SDK documents: a CI marker at initialisation.
+Its sampler takes temperature (0-2), top-k, top-p and seed; repetition penalty and min-p
+are not Foundry options and are ignored. Stop strings are applied here, on the stream.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from assay.engines.base import (
+    CancelToken,
+    Chunk,
+    FinishReason,
+    LoadOptions,
+    Message,
+    ModelInfo,
+    SamplingParams,
+    Usage,
+)
+from assay.engines.onnx_genai import GenaiFolder, folder_bytes, read_genai_folder
+from assay.engines.token_stream import chunks_from_tokens
+from assay.errors import AssayError, ContextOverflowError, EngineError, ModelFileError
+
+INSTALL_HINT = "install it with: pip install 'assay[foundry]'"
+_init_lock = threading.Lock()
+
+
+def foundry_sdk() -> Any:
+    try:
+        import foundry_local_sdk
+    except ImportError:
+        raise AssayError(f"the foundry engine needs foundry-local-sdk; {INSTALL_HINT}") from None
+    return foundry_local_sdk
+
+
+def _manager(sdk: Any, data_dir: Path) -> Any:
+    """The process's one FoundryLocalManager (the SDK allows one), started on first use."""
+    with _init_lock:
+        if sdk.FoundryLocalManager.instance is None:
+            config = sdk.Configuration(
+                app_name="assay",
+                app_data_dir=str(data_dir / "data"),
+                model_cache_dir=str(data_dir / "cache"),
+                logs_dir=str(data_dir / "logs"),
+                log_level=sdk.LogLevel.FATAL,  # assay reports failures itself, in one line
+                disable_nonessential_telemetry=True,
+            )
+            # The SDK reads a CI marker once, here, and then uploads no telemetry at all.
+            previous = os.environ.get("CI")
+            os.environ["CI"] = "true"
+            try:
+                sdk.FoundryLocalManager.initialize(config)
+            finally:
+                if previous is None:
+                    del os.environ["CI"]
+                else:
+                    os.environ["CI"] = previous
+            atexit.register(_close_manager, sdk)
+        return sdk.FoundryLocalManager.instance
+
+
+def _close_manager(sdk: Any) -> None:
+    manager = sdk.FoundryLocalManager.instance
+    if manager is not None:
+        manager.close()
+
+
+class FoundryEngine:
+    """Registers an ONNX GenAI folder with Foundry Local and loads it through the SDK."""
+
+    name = "foundry"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
+        folder = read_genai_folder(path)
+        return folder_bytes(path) + folder.kv_cache_bytes(folder.context_length or 4096)
+
+    def load(self, path: Path, options: LoadOptions) -> FoundryModel:
+        folder = read_genai_folder(path)
+        sdk = foundry_sdk()
+        manager = _manager(sdk, self.data_dir)
+        process = psutil.Process()
+        rss_before = process.memory_info().rss
+        started = time.perf_counter()
+        try:
+            model = _registered(sdk, manager, path.resolve())
+            model.load()
+        except sdk.FoundryLocalException as exc:
+            raise ModelFileError(f"Foundry Local cannot load {path}: {exc}") from None
+        chat_format = folder.chat_format()
+        info = ModelInfo(
+            path=path,
+            engine=self.name,
+            engine_version=f"foundry-local-sdk {metadata.version('foundry-local-sdk')}",
+            architecture=folder.model_type,
+            threads=os.cpu_count() or 1,  # Foundry Local picks its own thread count
+            context_size=folder.context_length,
+            gpu_layers=0,
+            load_seconds=time.perf_counter() - started,
+            rss_delta_bytes=max(0, process.memory_info().rss - rss_before),
+            file_bytes=folder_bytes(path),
+            chat_template_source=f"Foundry Local, from {chat_format.source}",
+        )
+        return FoundryModel(sdk, model, folder, info)
+
+
+def _registered(sdk: Any, manager: Any, path: Path) -> Any:
+    """The folder's model in the LOCAL catalog, registered now if it is not there yet."""
+    catalog = manager.get_catalog(sdk.CatalogType.LOCAL)
+    # Foundry ids are name:version; one per folder, so two folders never share an id.
+    model_id = f"assay-{hashlib.sha256(str(path).encode()).hexdigest()[:12]}:1"
+    model = catalog.get_model_variant(model_id)
+    if model is not None and Path(model.get_path()) != path:
+        catalog.unregister_model(model_id)
+        model = None
+    if model is None:
+        with sdk.ModelInfoBuilder() as info:
+            info.set_string_property("task", "chat-completion")
+            info.set_string_property("display_name", f"{path.parent.name}/{path.name}")
+            model = catalog.register_model(model_path=str(path), model_id=model_id, metadata=info)
+    return model
+
+
+class FoundryModel:
+    """One model loaded by Foundry Local; generations run one at a time, each in a fresh
+    ChatSession (a session keeps history, and requests here are independent)."""
+
+    def __init__(self, sdk: Any, model: Any, folder: GenaiFolder, info: ModelInfo) -> None:
+        self._sdk = sdk
+        self._model = model
+        self._chat_format = folder.chat_format()
+        self._tokenizer: Any = None
+        self._folder = folder
+        self._lock = threading.Lock()
+        self.info = info
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Chunk]:
+        if params.grammar is not None:
+            raise EngineError("the foundry engine takes no GBNF grammar (response_format)")
+        if not 0 <= params.temperature <= 2:
+            raise EngineError("Foundry Local takes a temperature from 0 to 2")
+        prompt_tokens = self.count_tokens(self._chat_format.render(messages))
+        if prompt_tokens >= self.info.context_size:
+            raise ContextOverflowError(
+                f"the prompt is {prompt_tokens} tokens but the context holds "
+                f"{self.info.context_size}; shorten the prompt"
+            )
+        budget = self.info.context_size - prompt_tokens
+        limit = min(params.max_tokens, budget) if params.max_tokens else budget
+        return self._stream(messages, params, prompt_tokens, limit, cancel)
+
+    def complete(
+        self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
+    ) -> Iterator[Chunk]:
+        raise EngineError("the foundry engine answers chat only; use /v1/chat/completions")
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        return self._chat_format.render(messages)
+
+    def count_tokens(self, text: str) -> int:
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            self._tokenizer = Tokenizer.from_file(str(self._folder.path / "tokenizer.json"))
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                self._model.unload()
+                self._model = None
+
+    def _stream(
+        self,
+        messages: Sequence[Message],
+        params: SamplingParams,
+        prompt_tokens: int,
+        limit: int,
+        cancel: CancelToken | None,
+    ) -> Iterator[Chunk]:
+        sdk = self._sdk
+        with self._lock:
+            if self._model is None:
+                raise EngineError("the model was unloaded")
+            try:
+                with sdk.ChatSession(self._model) as session:
+                    session.set_options(sdk.RequestOptions(search=_search(sdk, params, limit)))
+                    session.set_streaming(True)
+                    with sdk.Request() as request:
+                        for message in messages:
+                            request.add_item(_item(sdk, message))
+                        with session.process_streaming_request(request) as stream:
+                            yield from self._chunks(stream, params, prompt_tokens, limit, cancel)
+            except sdk.FoundryLocalException as exc:
+                raise EngineError(f"Foundry Local failed while generating: {exc}") from None
+
+    def _chunks(
+        self,
+        stream: Any,
+        params: SamplingParams,
+        prompt_tokens: int,
+        limit: int,
+        cancel: CancelToken | None,
+    ) -> Iterator[Chunk]:
+        drained = [False]
+
+        def texts() -> Iterator[str]:
+            for item in stream:
+                if isinstance(item, self._sdk.TextItem):
+                    yield item.text
+            drained[0] = True
+
+        for chunk in chunks_from_tokens(
+            texts(),
+            decode=str,
+            is_end=lambda _: False,
+            stops=params.stop + self._chat_format.stop,
+            cancel=cancel,
+            # Foundry stops at max_output_tokens itself; reading on to the end of its stream
+            # is what makes its own finish reason and usage available.
+            limit=limit + 1,
+            prompt_tokens=prompt_tokens,
+        ):
+            if chunk.finish_reason is not None and drained[0]:
+                # Foundry ended the answer itself: its own finish reason and usage.
+                chunk = _with_final(chunk, stream)
+            elif chunk.usage is not None:
+                # Cut short here (stop string, limit, cancel): Foundry gives no usage then.
+                chunk = replace(chunk, usage=replace(chunk.usage, source="counted"))
+            yield chunk
+
+
+def _with_final(chunk: Chunk, stream: Any) -> Chunk:
+    with stream.final_response as final:
+        usage = final.get_usage()
+        reason: FinishReason = "length" if final.finish_reason.name == "LENGTH" else "stop"
+    return Chunk(
+        chunk.text,
+        chunk.tokens,
+        finish_reason=reason,
+        usage=Usage(usage.prompt_tokens, usage.completion_tokens),
+    )
+
+
+def _search(sdk: Any, params: SamplingParams, limit: int) -> Any:
+    if params.temperature <= 0:
+        return sdk.SearchOptions(temperature=0.0, do_sample=False, max_output_tokens=limit)
+    return sdk.SearchOptions(
+        temperature=params.temperature,
+        top_p=params.top_p,
+        top_k=params.top_k if params.top_k > 0 else None,
+        seed=params.seed,
+        do_sample=True,
+        max_output_tokens=limit,
+    )
+
+
+def _item(sdk: Any, message: Message) -> Any:
+    make = {
+        "system": sdk.MessageItem.system,
+        "user": sdk.MessageItem.user,
+        "assistant": sdk.MessageItem.assistant,
+    }.get(message.role)
+    if make is None:
+        raise EngineError(f"the foundry engine takes no '{message.role}' messages")
+    return make(message.content)
