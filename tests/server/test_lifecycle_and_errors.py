@@ -130,7 +130,7 @@ def test_a_client_disconnect_cancels_its_generation(make_server: ServerFactory) 
 
 
 def test_a_full_queue_answers_429_with_retry_after(make_server: ServerFactory) -> None:
-    with make_server(max_queue=1) as server:
+    with make_server(max_queue=1, parallel=1) as server:
         url = f"{server.base_url}/chat/completions"
         started, stop = threading.Event(), threading.Event()
         runner = threading.Thread(target=_start_long_stream, args=(url, started, stop))

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from assay.config import Settings
+from assay.config import Settings, available_cores
 from assay.registry import ModelRegistry
-from assay.server.settings import Device, ServerSettings
+from assay.server.settings import Device, ServerSettings, default_parallel
 from assay.server.state import ServerState, remove_state, write_state
 
 _FIELDS = ServerSettings.model_fields
@@ -29,6 +29,7 @@ def serve(
     ctx: Annotated[int | None, typer.Option(min=64, help=_help("context_size"))] = None,
     gpu_layers: Annotated[int | None, typer.Option(min=-1, help=_help("gpu_layers"))] = None,
     device: Annotated[Device, typer.Option(help=_help("device"))] = "auto",
+    parallel: Annotated[int | None, typer.Option(min=1, max=64, help=_help("parallel"))] = None,
     ttl: Annotated[float, typer.Option(min=0, help=_help("ttl"))] = 600.0,
     max_loaded: Annotated[int, typer.Option(min=1, help=_help("max_loaded"))] = 2,
     max_queue: Annotated[int, typer.Option(min=0, help=_help("max_queue"))] = 64,
@@ -56,6 +57,7 @@ def serve(
         context_size=ctx,
         gpu_layers=gpu_layers,
         device=device,
+        parallel=parallel,
         ttl=ttl,
         max_loaded=max_loaded,
         max_queue=max_queue,
@@ -82,6 +84,7 @@ def serve(
     )
     write_state(home, state)
     print(f"assay serving on http://{host}:{port}/v1 (Ctrl-C stops)", file=sys.stderr)
+    print(f"parallel: {_parallel_line(settings)}", file=sys.stderr)
     try:
         uvicorn.run(
             app,
@@ -93,3 +96,13 @@ def serve(
         )
     finally:
         remove_state(home)
+
+
+def _parallel_line(settings: ServerSettings) -> str:
+    if settings.parallel is not None:
+        return f"{settings.parallel} slots per llama.cpp model (--parallel)"
+    cores = available_cores()
+    return (
+        f"{default_parallel(cores)} slots per llama.cpp model (from {cores} cores; fewer for a "
+        "model whose KV cache would not fit in RAM; set it with --parallel)"
+    )

@@ -31,6 +31,8 @@ class LoadOptions:
     context_size: int | None = None
     gpu_layers: int = 0
     max_default_context: int = 4096
+    # Sequences decoded together (continuous batching); 1 is the unbatched path.
+    parallel: int = 1
 
 
 @dataclass(frozen=True)

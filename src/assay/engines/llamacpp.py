@@ -132,7 +132,8 @@ class LlamaCppEngine:
     def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
         """Memory a load will need: the weights plus the KV cache at the chosen context."""
         header = read_gguf_info(path)
-        return path.stat().st_size + header.kv_cache_bytes(_context_for(header, options))
+        kv = header.kv_cache_bytes(_context_for(header, options))
+        return path.stat().st_size + kv * max(1, options.parallel)
 
     def load(self, path: Path, options: LoadOptions) -> LlamaCppModel:
         header = read_gguf_info(path)
@@ -142,10 +143,12 @@ class LlamaCppEngine:
         process = psutil.Process()
         rss_before = process.memory_info().rss
         started = time.perf_counter()
+        batched = options.parallel > 1
         try:
             llm = llama_cpp.Llama(
                 str(path),
-                n_ctx=context,
+                # Batched, this context only tokenizes: the scheduler owns the real one.
+                n_ctx=min(context, 256) if batched else context,
                 n_threads=threads,
                 n_threads_batch=threads,
                 n_gpu_layers=options.gpu_layers,
@@ -154,6 +157,18 @@ class LlamaCppEngine:
             )
         except (ValueError, RuntimeError):
             raise ModelFileError(_unreadable(path)) from None
+        scheduler = None
+        if batched:
+            from assay.engines.batching import BatchScheduler
+
+            scheduler = BatchScheduler(
+                llama_cpp,
+                llm._model.model,
+                llm._model.vocab,
+                slots=options.parallel,
+                context_per_slot=context,
+                threads=threads,
+            )
         load_seconds = time.perf_counter() - started
         chat_format = chat_format_for(
             header.metadata,
@@ -167,13 +182,15 @@ class LlamaCppEngine:
             engine_version=f"llama-cpp-python {llama_cpp.__version__}",
             architecture=header.architecture,
             threads=threads,
-            context_size=llm.n_ctx(),
+            context_size=scheduler.context_per_slot if scheduler else llm.n_ctx(),
             gpu_layers=options.gpu_layers,
             load_seconds=load_seconds,
             rss_delta_bytes=max(0, process.memory_info().rss - rss_before),
             file_bytes=path.stat().st_size,
             chat_template_source=chat_format.source,
         )
+        if scheduler is not None:
+            return BatchedLlamaCppModel(llm, info, chat_format, llama_cpp, scheduler)
         return LlamaCppModel(llm, info, chat_format, llama_cpp)
 
 
@@ -244,7 +261,9 @@ class LlamaCppModel:
         cancel: CancelToken | None,
     ) -> Iterator[Chunk]:
         # Checked before the first chunk is asked for, so a caller sees it at once.
-        n_ctx = self._llm.n_ctx()
+        n_ctx = self.info.context_size
+        if not prompt_tokens:
+            raise EngineError("the prompt is empty; send some text")
         if len(prompt_tokens) >= n_ctx:
             raise ContextOverflowError(
                 f"the prompt is {len(prompt_tokens)} tokens but the context holds {n_ctx}; "
@@ -302,3 +321,51 @@ class LlamaCppModel:
                 )
             except (RuntimeError, ValueError) as exc:
                 raise EngineError(f"llama.cpp failed while generating: {exc}") from None
+
+
+class BatchedLlamaCppModel(LlamaCppModel):
+    """A GGUF model whose generations are decoded together by a BatchScheduler: up to
+    `parallel` at once, each with its own sampling, streamed as it is sampled."""
+
+    def __init__(
+        self, llm: Any, info: ModelInfo, chat_format: ChatFormat, lib: Any, scheduler: Any
+    ) -> None:
+        super().__init__(llm, info, chat_format, lib)
+        self._scheduler = scheduler
+        self.parallel: int = scheduler.slots
+
+    def observe(self, observer: Callable[[int, int], None]) -> None:
+        """Call observer(busy slots, tokens in the batch) at every decode step."""
+        self._scheduler.observe = observer
+
+    def close(self) -> None:
+        self._scheduler.close()
+        super().close()
+
+    def _grammar(self, text: str) -> Any:
+        return text  # checked by the scheduler when it builds the sequence's sampler
+
+    def _stream(
+        self,
+        prompt_tokens: list[int],
+        params: SamplingParams,
+        stops: tuple[str, ...],
+        cancel: CancelToken | None,
+        limit: int,
+        grammar: Any = None,
+    ) -> Iterator[Chunk]:
+        from assay.engines.batching import Sequence
+
+        sequence = self._scheduler.submit(Sequence(prompt_tokens, params, limit, cancel))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        llm = self._llm
+        yield from chunks_from_tokens(
+            sequence.tokens(),
+            decode=lambda token: decoder.decode(llm.detokenize([token])),
+            is_end=lambda token: bool(self._lib.llama_vocab_is_eog(self._vocab, token)),
+            stops=stops,
+            cancel=cancel,
+            limit=limit,
+            prompt_tokens=len(prompt_tokens),
+            flush=lambda: decoder.decode(b"", final=True),
+        )

@@ -51,6 +51,8 @@ def chunks_from_tokens(
             break
         if generated >= limit:
             break
+    if finish == "length" and cancel is not None and cancel.cancelled:
+        finish = "cancelled"  # the token source ended early because of the cancel
     yield Chunk(
         stopper.flush() + flush(),
         pending,

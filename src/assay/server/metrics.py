@@ -46,6 +46,19 @@ class ServerMetrics:
         self.rejected = Counter(
             "assay_rejected_requests", "Requests refused: queue full", ["model"], registry=r
         )
+        self.slots = Gauge(
+            "assay_slots", "Sequences a model can decode together", ["model"], registry=r
+        )
+        self.busy_slots = Gauge(
+            "assay_busy_slots", "Sequences being decoded together now", ["model"], registry=r
+        )
+        self.batch_tokens = Histogram(
+            "assay_batch_tokens",
+            "Tokens in each batched decode step (one per decoding sequence, plus prompt chunks)",
+            ["model"],
+            buckets=(1, 2, 3, 4, 6, 8, 16, 32, 64, 128, 256, 512),
+            registry=r,
+        )
         self.loaded = Gauge("assay_loaded_models", "Models loaded now", registry=r)
         self.load_seconds = Gauge(
             "assay_model_load_seconds",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psutil
 
@@ -16,7 +16,7 @@ from assay.errors import AssayError
 from assay.registry import ModelRegistry
 from assay.server.errors import APIError
 from assay.server.metrics import ServerMetrics
-from assay.server.settings import ServerSettings
+from assay.server.settings import ServerSettings, default_parallel
 from assay.server.worker import ModelWorker
 from assay.units import format_bytes
 
@@ -88,6 +88,10 @@ class ModelManager:
         await self._make_room()
         needed = await asyncio.to_thread(engine.estimate_load_bytes, path, options)
         budget = self._memory_budget()
+        while needed > budget and self.settings.parallel is None and options.parallel > 1:
+            # The default slot count gives way to RAM; an explicit --parallel does not.
+            options = replace(options, parallel=options.parallel // 2)
+            needed = await asyncio.to_thread(engine.estimate_load_bytes, path, options)
         if needed > budget:
             raise APIError(
                 500,
@@ -116,17 +120,36 @@ class ModelManager:
             self._compute if local else None,
         )
         self._workers[resolved.name] = worker
+        self._observe_batches(resolved.name, model)
         self._metrics.loaded.set(len(self._workers))
         self._metrics.load_seconds.labels(resolved.name).set(model.info.load_seconds)
         return worker
 
     def _load_options(self) -> LoadOptions:
-        return self.registry.load_options(
+        options = self.registry.load_options(
             threads=self.settings.threads,
             context_size=self.settings.context_size,
             gpu_layers=self.settings.gpu_layers,
             device=self.settings.device,
         )
+        parallel = self.settings.parallel or default_parallel(available_cores())
+        return replace(options, parallel=parallel)
+
+    def _observe_batches(self, name: str, model: object) -> None:
+        slots = int(getattr(model, "parallel", 1))
+        self._metrics.slots.labels(name).set(slots)
+        observe = getattr(model, "observe", None)
+        if observe is None:
+            return
+        busy = self._metrics.busy_slots.labels(name)
+        tokens = self._metrics.batch_tokens.labels(name)
+
+        def on_step(active: int, batch_tokens: int) -> None:
+            busy.set(active)
+            if batch_tokens:
+                tokens.observe(batch_tokens)
+
+        observe(on_step)
 
     def _memory_budget(self) -> int:
         if self.settings.memory_budget_bytes is not None:

@@ -26,6 +26,13 @@ class ServerSettings(BaseModel):
         default=None, ge=-1, description="Layers to offload to a GPU (-1: all)."
     )
     device: Device = Field(default="auto", description="auto, cpu, or gpu (an error without one).")
+    parallel: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Requests decoded together per llama.cpp model (continuous batching); "
+        "default: from the cores, fewer if RAM is short.",
+    )
     ttl: float = Field(default=600.0, ge=0, description="Unload a model idle this many seconds.")
     max_loaded: int = Field(default=2, ge=1, description="Most models loaded at once (LRU).")
     max_queue: int = Field(default=64, ge=0, description="Requests that may wait per model.")
@@ -57,3 +64,9 @@ class ServerSettings(BaseModel):
             name = header.split("]:", 1)[0] + "]"
         allowed = {*LOOPBACK_NAMES, self.host, *self.allowed_hosts}
         return name.lower() in allowed
+
+
+def default_parallel(cores: int) -> int:
+    """Slots per model when --parallel is not given: two per core, at most four. On a CPU a
+    step's cost grows with its batch, so more slots mostly add latency."""
+    return max(1, min(4, 2 * cores))

@@ -1,8 +1,9 @@
 """One loaded model's request queue, served by a thread so inference never blocks the loop.
 
 A request becomes a Job; the model's worker runs jobs in arrival order and hands each chunk
-to the job's asyncio queue. A later batching worker can keep this interface (submit a job,
-read its chunks) and decode several jobs at once.
+to the job's asyncio queue. A model that decodes several sequences together (a batched
+llama.cpp model, a remote upstream) says how many in `parallel`: that many jobs run at once,
+each on a thread of its own, and the rest wait in the queue.
 """
 
 from __future__ import annotations

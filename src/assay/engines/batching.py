@@ -1,0 +1,257 @@
+"""Continuous batching for the llama.cpp engine: several requests decoded together.
+
+One scheduler thread owns a llama.cpp context with one KV-cache slot per sequence
+(`n_seq_max` = slots; one unified buffer of `slots` context windows). Every step it builds
+one `llama_batch` holding the next token of every decoding sequence plus a chunk of each new
+prompt, calls `llama_decode` once, and samples each sequence with its own sampler chain
+(its own temperature, top-k/p, min-p, penalties, grammar and seed). New requests join
+between steps; a sequence that ends (end of generation, its token limit, the context
+limit, a cancel, or its reader going away) frees its slot at once.
+
+Readers are the request threads: each gets its tokens through a queue and turns them into
+Chunks with the same loop as the unbatched path, so stop strings and UTF-8 behave alike.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.engines.base import CancelToken, SamplingParams
+from assay.errors import EngineError
+
+# What a sequence's queue carries besides token ids.
+END = object()
+
+# Observer of each decode step: (busy slots, tokens in the batch); (0, 0) when it goes idle.
+StepObserver = Callable[[int, int], None]
+
+
+@dataclass(eq=False)
+class Sequence:
+    prompt: list[int]
+    params: SamplingParams
+    limit: int
+    cancel: CancelToken | None
+    out: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    slot: int = -1
+    sampler: Any = None
+    fed: int = 0  # prompt tokens in the KV cache
+    next_token: int | None = None  # sampled, not yet in the KV cache
+    generated: int = 0
+    batch_index: int = -1
+
+    @property
+    def position(self) -> int:
+        return self.fed + self.generated - (1 if self.next_token is not None else 0)
+
+    @property
+    def stopped(self) -> bool:
+        return self.abandoned.is_set() or (self.cancel is not None and self.cancel.cancelled)
+
+    def tokens(self) -> Iterator[int]:
+        """The reader's side: token ids as they are sampled, until the sequence ends."""
+        try:
+            while (item := self.out.get()) is not END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.abandoned.set()
+
+
+class BatchScheduler:
+    """Owns the batched context; `submit` from any thread, tokens come back per sequence."""
+
+    def __init__(
+        self,
+        lib: Any,
+        model: Any,
+        vocab: Any,
+        *,
+        slots: int,
+        context_per_slot: int,
+        threads: int,
+        batch_size: int = 512,
+    ) -> None:
+        self._lib = lib
+        self._vocab = vocab
+        params = lib.llama_context_default_params()
+        params.n_ctx = context_per_slot * slots
+        params.n_batch = params.n_ubatch = batch_size
+        params.n_seq_max = slots
+        params.n_threads = params.n_threads_batch = threads
+        # One KV buffer for all slots: llama.cpp then decodes every sequence's token in one
+        # ubatch. Per-sequence buffers (kv_unified off) ran them one after another here, for
+        # no gain over the unbatched path. Each slot keeps to its share: see _sample.
+        params.kv_unified = True
+        # As llama-cpp-python's Llama does: the unbatched path's numbers, so the same text.
+        params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        self._ctx = lib.llama_init_from_model(model, params)
+        if not self._ctx:
+            raise EngineError(
+                f"llama.cpp could not make a context for {slots} slots of {context_per_slot} "
+                "tokens; lower --parallel or --ctx"
+            )
+        self._memory = lib.llama_get_memory(self._ctx)
+        self.slots = slots
+        self.context_per_slot = context_per_slot
+        self._batch_size = batch_size
+        self._batch = lib.llama_batch_init(batch_size, 0, 1)
+        self._inbox: queue.SimpleQueue[Sequence | None] = queue.SimpleQueue()
+        self._active: list[Sequence] = []
+        self._free = list(range(slots))
+        self.observe: StepObserver | None = None
+        self._thread = threading.Thread(target=self._run, name="assay-batch", daemon=True)
+        self._thread.start()
+
+    def submit(self, sequence: Sequence) -> Sequence:
+        self._inbox.put(sequence)
+        return sequence
+
+    def close(self) -> None:
+        """Finish the running sequences' current step, end every sequence, free the context."""
+        self._inbox.put(None)
+        self._thread.join()
+        self._lib.llama_batch_free(self._batch)
+        self._lib.llama_free(self._ctx)
+
+    def _run(self) -> None:
+        closing = False
+        while not closing or self._active:
+            closing = self._admit(block=not self._active) or closing
+            if closing:
+                for sequence in list(self._active):
+                    self._finish(sequence, EngineError("the model was unloaded"))
+                break
+            self._drop_stopped()
+            if self._active:
+                self._step()
+        while True:  # anything submitted after close: refused, never left waiting
+            try:
+                late = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if late is not None:
+                late.out.put(EngineError("the model was unloaded"))
+
+    def _admit(self, block: bool) -> bool:
+        """Move waiting sequences into free slots; True when close was asked for."""
+        while self._free:
+            try:
+                sequence = self._inbox.get(block=block)
+            except queue.Empty:
+                return False
+            if sequence is None:
+                return True
+            block = False
+            if sequence.stopped:
+                sequence.out.put(END)
+                continue
+            try:
+                sequence.sampler = self._sampler(sequence.params)
+            except EngineError as exc:
+                sequence.out.put(exc)
+                continue
+            sequence.slot = self._free.pop()
+            self._active.append(sequence)
+        return False
+
+    def _drop_stopped(self) -> None:
+        for sequence in [s for s in self._active if s.stopped]:
+            self._finish(sequence)
+
+    def _step(self) -> None:
+        lib, batch = self._lib, self._batch
+        n = 0
+        for sequence in self._active:  # one token for each decoding sequence
+            if sequence.next_token is None:
+                continue
+            self._put(n, sequence.next_token, sequence.position, sequence.slot, True)
+            sequence.batch_index = n
+            n += 1
+        for sequence in self._active:  # then as much of each new prompt as fits
+            if sequence.next_token is not None or n >= self._batch_size:
+                continue
+            take = min(len(sequence.prompt) - sequence.fed, self._batch_size - n)
+            last = sequence.fed + take == len(sequence.prompt)
+            for i in range(take):
+                position = sequence.fed + i
+                logits = last and i == take - 1
+                self._put(n, sequence.prompt[position], position, sequence.slot, logits)
+                n += 1
+            sequence.fed += take
+            sequence.batch_index = n - 1 if last else -1
+        batch.n_tokens = n
+        if self.observe is not None:
+            self.observe(len(self._active), n)
+        code = lib.llama_decode(self._ctx, batch)
+        if code != 0:
+            for sequence in list(self._active):
+                self._finish(sequence, EngineError(f"llama.cpp failed to decode (code {code})"))
+            return
+        for sequence in list(self._active):
+            if sequence.batch_index >= 0:
+                self._sample(sequence)
+            sequence.batch_index = -1
+
+    def _put(self, i: int, token: int, position: int, slot: int, logits: bool) -> None:
+        batch = self._batch
+        batch.token[i] = token
+        batch.pos[i] = position
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = slot
+        batch.logits[i] = logits
+
+    def _sample(self, sequence: Sequence) -> None:
+        token = int(
+            self._lib.llama_sampler_sample(sequence.sampler, self._ctx, sequence.batch_index)
+        )
+        sequence.generated += 1
+        sequence.out.put(token)
+        sequence.next_token = token
+        if self._lib.llama_vocab_is_eog(self._vocab, token) or sequence.generated >= sequence.limit:
+            self._finish(sequence)
+        elif sequence.position + 1 > self.context_per_slot:
+            self._finish(sequence)  # the slot is full: the reader sees finish_reason "length"
+
+    def _finish(self, sequence: Sequence, error: BaseException | None = None) -> None:
+        self._active.remove(sequence)
+        self._lib.llama_memory_seq_rm(self._memory, sequence.slot, -1, -1)
+        self._lib.llama_sampler_free(sequence.sampler)
+        self._free.append(sequence.slot)
+        sequence.out.put(error if error is not None else END)
+        if not self._active and self.observe is not None:
+            self.observe(0, 0)  # idle
+
+    def _sampler(self, params: SamplingParams) -> Any:
+        """The same chain llama-cpp-python's Llama.generate builds, per sequence."""
+        lib = self._lib
+        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        add = lambda sampler: lib.llama_sampler_chain_add(chain, sampler)  # noqa: E731
+        n_vocab = lib.llama_vocab_n_tokens(self._vocab)
+        add(lib.llama_sampler_init_penalties(n_vocab, 64, params.repeat_penalty, 0.0, 0.0))
+        if params.grammar is not None:
+            grammar = lib.llama_sampler_init_grammar(
+                self._vocab, params.grammar.encode("utf-8"), b"root"
+            )
+            if not grammar:
+                lib.llama_sampler_free(chain)
+                raise EngineError("the grammar does not parse as GBNF (it needs a 'root' rule)")
+            add(grammar)
+        if params.temperature <= 0:
+            add(lib.llama_sampler_init_greedy())
+            return chain
+        seed = params.seed if params.seed is not None else random.getrandbits(31)
+        add(lib.llama_sampler_init_top_k(params.top_k))
+        add(lib.llama_sampler_init_typical(1.0, 1))
+        add(lib.llama_sampler_init_top_p(params.top_p, 1))
+        add(lib.llama_sampler_init_min_p(params.min_p, 1))
+        add(lib.llama_sampler_init_temp(params.temperature))
+        add(lib.llama_sampler_init_dist(seed))
+        return chain
