@@ -6,6 +6,7 @@ import asyncio
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -129,13 +130,17 @@ def test_a_client_disconnect_cancels_its_generation(make_server: ServerFactory) 
         assert reply.json()["timings"]["queue_ms"] < 50
 
 
-def test_a_full_queue_answers_429_with_retry_after(make_server: ServerFactory) -> None:
-    with make_server(max_queue=1, parallel=1) as server:
+@pytest.mark.parametrize("slots", [1, 2])
+def test_requests_beyond_the_slots_wait_then_429(make_server: ServerFactory, slots: int) -> None:
+    with make_server(max_queue=1, parallel=slots) as server:
         url = f"{server.base_url}/chat/completions"
-        started, stop = threading.Event(), threading.Event()
-        runner = threading.Thread(target=_start_long_stream, args=(url, started, stop))
-        runner.start()
-        assert started.wait(60)
+        stop = threading.Event()
+        runners = []
+        for _ in range(slots):  # every slot busy with a long stream
+            started = threading.Event()
+            runners.append(threading.Thread(target=_start_long_stream, args=(url, started, stop)))
+            runners[-1].start()
+            assert started.wait(60)
         waiting = threading.Thread(
             target=httpx.post,
             args=(url,),
@@ -150,8 +155,12 @@ def test_a_full_queue_answers_429_with_retry_after(make_server: ServerFactory) -
         assert_openai_error(overflow, 429, "queue_full")
         assert overflow.headers["retry-after"] == "1"
         assert httpx.get(f"{server.url}/health", timeout=2).status_code == 200
+        assert metric(server, 'assay_busy_slots{model="smollm2-135m:q4_1"}') == (
+            slots if slots > 1 else 0  # the unbatched path has no slots to report
+        )
         stop.set()
-        runner.join(30)
+        for runner in runners:
+            runner.join(30)
         waiting.join(60)
         assert metric(server, "assay_rejected_requests_total") == 1
 
@@ -230,3 +239,32 @@ def test_many_overlapping_load_requests_load_once(make_server: ServerFactory) ->
         asyncio.run(main(server))
         text = httpx.get(f"{server.url}/metrics").text
         assert "assay_loaded_models 1.0" in text
+
+
+def test_concurrent_streams_are_decoded_together(make_server: ServerFactory) -> None:
+    with make_server(parallel=4) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="none")
+
+        def ask(question: str) -> tuple[str, int]:
+            stream = client.chat.completions.create(
+                model="smollm2-135m",
+                messages=[{"role": "user", "content": question}],
+                max_tokens=32,
+                temperature=0,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            events = list(stream)
+            text = "".join(e.choices[0].delta.content or "" for e in events if e.choices)
+            return text, events[-1].usage.completion_tokens
+
+        questions = [f"Write a sentence about the number {n}." for n in range(4)]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(ask, questions))
+        assert all(text and 0 < tokens <= 32 for text, tokens in answers), answers
+        model = 'model="smollm2-135m:q4_1"'
+        assert metric(server, f"assay_slots{{{model}}}") == 4
+        steps = metric(server, f"assay_batch_tokens_count{{{model}}}")
+        single = metric(server, f'assay_batch_tokens_bucket{{le="1.0",{model}}}')
+        assert steps > 0 and single < steps  # some steps decoded several sequences at once
+        assert metric(server, f"assay_busy_slots{{{model}}}") == 0

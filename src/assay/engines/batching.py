@@ -90,8 +90,8 @@ class BatchScheduler:
         # ubatch. Per-sequence buffers (kv_unified off) ran them one after another here, for
         # no gain over the unbatched path. Each slot keeps to its share: see _sample.
         params.kv_unified = True
-        # As llama-cpp-python's Llama does: the unbatched path's numbers, so the same text.
-        params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # As the unbatched path (llamacpp.py) loads: the same kernels, so the same text.
+        params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED
         self._ctx = lib.llama_init_from_model(model, params)
         if not self._ctx:
             raise EngineError(

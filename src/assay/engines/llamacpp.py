@@ -9,7 +9,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,9 @@ class LlamaCppEngine:
                 n_threads=threads,
                 n_threads_batch=threads,
                 n_gpu_layers=options.gpu_layers,
+                # What llama-server's "auto" picks on CPU and GPU alike: decode here was 10%
+                # faster with it (6.1 vs 6.8 ms a token for SmolLM2 on 2 cores).
+                flash_attn=True,
                 use_mmap=True,
                 verbose=False,
             )
@@ -277,11 +280,14 @@ class LlamaCppModel:
     def _grammar(self, text: str) -> Any:
         """A LlamaGrammar, once llama.cpp has parsed the text: llama-cpp-python adds a grammar
         that does not parse as a null sampler, which crashes the process."""
+        self._check_grammar(text)
+        return self._lib.LlamaGrammar.from_string(text, verbose=False)
+
+    def _check_grammar(self, text: str) -> None:
         sampler = self._lib.llama_sampler_init_grammar(self._vocab, text.encode("utf-8"), b"root")
         if not sampler:
             raise EngineError("the grammar does not parse as GBNF (it needs a 'root' rule)")
         self._lib.llama_sampler_free(sampler)
-        return self._lib.LlamaGrammar.from_string(text, verbose=False)
 
     def _stream(
         self,
@@ -297,7 +303,6 @@ class LlamaCppModel:
             llm.set_seed(params.seed if params.seed is not None else random.getrandbits(31))
             if not params.prefix_cache:
                 llm.reset()
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             try:
                 tokens = llm.generate(
                     prompt_tokens,
@@ -309,18 +314,30 @@ class LlamaCppModel:
                     # llama-cpp-python builds the sampler (grammar state included) per call.
                     grammar=grammar,
                 )
-                yield from chunks_from_tokens(
-                    tokens,
-                    decode=lambda token: decoder.decode(llm.detokenize([token])),
-                    is_end=lambda token: bool(self._lib.llama_vocab_is_eog(self._vocab, token)),
-                    stops=stops,
-                    cancel=cancel,
-                    limit=limit,
-                    prompt_tokens=len(prompt_tokens),
-                    flush=lambda: decoder.decode(b"", final=True),
-                )
+                yield from self._chunks(tokens, len(prompt_tokens), stops, cancel, limit)
             except (RuntimeError, ValueError) as exc:
                 raise EngineError(f"llama.cpp failed while generating: {exc}") from None
+
+    def _chunks(
+        self,
+        tokens: Iterable[int],
+        prompt_tokens: int,
+        stops: tuple[str, ...],
+        cancel: CancelToken | None,
+        limit: int,
+    ) -> Iterator[Chunk]:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        detokenize, is_eog = self._llm.detokenize, self._lib.llama_vocab_is_eog
+        return chunks_from_tokens(
+            tokens,
+            decode=lambda token: decoder.decode(detokenize([token])),
+            is_end=lambda token: bool(is_eog(self._vocab, token)),
+            stops=stops,
+            cancel=cancel,
+            limit=limit,
+            prompt_tokens=prompt_tokens,
+            flush=lambda: decoder.decode(b"", final=True),
+        )
 
 
 class BatchedLlamaCppModel(LlamaCppModel):
@@ -343,7 +360,8 @@ class BatchedLlamaCppModel(LlamaCppModel):
         super().close()
 
     def _grammar(self, text: str) -> Any:
-        return text  # checked by the scheduler when it builds the sequence's sampler
+        self._check_grammar(text)  # now, not when the scheduler builds the sampler
+        return text
 
     def _stream(
         self,
@@ -357,15 +375,4 @@ class BatchedLlamaCppModel(LlamaCppModel):
         from assay.engines.batching import Sequence
 
         sequence = self._scheduler.submit(Sequence(prompt_tokens, params, limit, cancel))
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        llm = self._llm
-        yield from chunks_from_tokens(
-            sequence.tokens(),
-            decode=lambda token: decoder.decode(llm.detokenize([token])),
-            is_end=lambda token: bool(self._lib.llama_vocab_is_eog(self._vocab, token)),
-            stops=stops,
-            cancel=cancel,
-            limit=limit,
-            prompt_tokens=len(prompt_tokens),
-            flush=lambda: decoder.decode(b"", final=True),
-        )
+        yield from self._chunks(sequence.tokens(), len(prompt_tokens), stops, cancel, limit)
