@@ -34,7 +34,7 @@ from _servers import free_port, server_process
 from assay.config import Settings, available_cores
 from assay.registry import ModelRegistry
 
-LEVELS = (1, 2, 4, 8)
+LEVELS = [1, 2, 4, 8]
 
 
 def servers(args: argparse.Namespace, gguf: Path) -> dict[str, list[str]]:
@@ -63,7 +63,11 @@ def run_bench(url: str, model: str, args: argparse.Namespace, out: Path) -> dict
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     (run,) = out.iterdir()
     summary = json.loads((run / "summary.json").read_text())
-    return {level["concurrency"]: level for level in summary["models"][0]["levels"]}
+    levels = {level["concurrency"]: level for level in summary["models"][0]["levels"]}
+    for n, level in levels.items():
+        if level["errors"]:  # a failed request takes no time: the figures would flatter
+            sys.exit(f"{url}: {level['errors']} failed requests at {n} streams ({run})")
+    return levels
 
 
 def main() -> None:
@@ -76,10 +80,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16, help="requests per level")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--levels", default="1,2,4,8", help="concurrent streams per level")
+    parser.add_argument("--only", help="run only the servers whose name contains this")
     args = parser.parse_args()
+    LEVELS[:] = [int(n) for n in args.levels.split(",")]
     registry = ModelRegistry(Settings())
     gguf = registry.path(registry.resolve(args.model))
-    configs = servers(args, gguf)
+    configs = {k: v for k, v in servers(args, gguf).items() if not args.only or args.only in k}
     results: dict[str, dict[int, list[dict]]] = {name: {n: [] for n in LEVELS} for name in configs}
     work = Path(tempfile.mkdtemp(prefix="assay-batching-"))
     for round_ in range(args.rounds):
@@ -112,6 +119,8 @@ def show(results: dict[str, dict[int, list[dict]]], args: argparse.Namespace, gg
             row += [f"{rate:.1f}", f"{ttft:.0f}"]
         table.add_row(*row)
     Console(width=200).print(table)
+    if 1 not in LEVELS:
+        return
     single = {
         name: statistics.median(lv["decode_tokens_per_second"]["mean"] for lv in by_level[1])
         for name, by_level in results.items()

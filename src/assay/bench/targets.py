@@ -183,6 +183,11 @@ class InProcessTarget:
             self._loaded = None
 
 
+# A request that failed this way before any response byte never reached the server.
+_STALE_ERRORS = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+_STALE_CONNECTION = "connection closed before the request was sent: "
+
+
 class EndpointTarget:
     """Any OpenAI-compatible server, over HTTP with aiohttp (streamed SSE or whole)."""
 
@@ -271,8 +276,20 @@ class EndpointTarget:
         assert self._session is not None, "open() first"
         body = json.dumps(self._body(request)).encode()
         headers = {**self._headers, "Content-Type": "application/json"}
+        record = await self._attempt(request, body, headers)
+        if record.error is not None and record.error.startswith(_STALE_CONNECTION):
+            # The server closed a kept-alive connection just before we wrote on it (llama.cpp's
+            # server does, after a few requests): nothing reached it, so send it again once.
+            record = await self._attempt(request, body, headers)
+        return record
+
+    async def _attempt(
+        self, request: BenchRequest, body: bytes, headers: dict[str, str]
+    ) -> RequestRecord:
+        assert self._session is not None
         intended = self._clock()
         written = _SentAt()
+        first_byte: int | None = None
         try:
             async with self._session.post(
                 self._url, data=body, headers=headers, trace_request_ctx=written
@@ -296,6 +313,8 @@ class EndpointTarget:
             reason = (
                 "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             )
+            if first_byte is None and isinstance(exc, _STALE_ERRORS):
+                reason = f"{_STALE_CONNECTION}{reason}"
             sent = written.ns or intended
             return _record(request, sent_ns=sent, end_ns=self._clock(), error=reason)
         end = self._clock()

@@ -219,6 +219,8 @@ class LlamaCppModel:
         self._vocab = llm._model.vocab
         self._chat_format = chat_format
         self._lock = threading.Lock()
+        self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
         self.info = info
 
     def chat(
@@ -318,6 +320,20 @@ class LlamaCppModel:
             except (RuntimeError, ValueError) as exc:
                 raise EngineError(f"llama.cpp failed while generating: {exc}") from None
 
+    def _piece(self, token: int) -> bytes:
+        # Memoized, like _is_eog: each ctypes call gives up the GIL, and with batching several
+        # request threads and the scheduler want it back on every token.
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self._llm.detokenize([token])
+        return piece
+
+    def _is_eog(self, token: int) -> bool:
+        known = self._eog.get(token)
+        if known is None:
+            known = self._eog[token] = bool(self._lib.llama_vocab_is_eog(self._vocab, token))
+        return known
+
     def _chunks(
         self,
         tokens: Iterable[int],
@@ -327,11 +343,10 @@ class LlamaCppModel:
         limit: int,
     ) -> Iterator[Chunk]:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        detokenize, is_eog = self._llm.detokenize, self._lib.llama_vocab_is_eog
         return chunks_from_tokens(
             tokens,
-            decode=lambda token: decoder.decode(detokenize([token])),
-            is_end=lambda token: bool(is_eog(self._vocab, token)),
+            decode=lambda token: decoder.decode(self._piece(token)),
+            is_end=self._is_eog,
             stops=stops,
             cancel=cancel,
             limit=limit,
