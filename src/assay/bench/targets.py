@@ -211,7 +211,9 @@ class EndpointTarget:
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> TargetInfo:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        # Idle connections are dropped before the common servers' 5 s keep-alive (uvicorn,
+        # llama.cpp's server) would close them under a request.
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=3)
         timeout = aiohttp.ClientTimeout(total=self._generation.timeout_s)
         trace = aiohttp.TraceConfig()
         trace.on_request_chunk_sent.append(self._body_written)
@@ -277,9 +279,11 @@ class EndpointTarget:
         body = json.dumps(self._body(request)).encode()
         headers = {**self._headers, "Content-Type": "application/json"}
         record = await self._attempt(request, body, headers)
-        if record.error is not None and record.error.startswith(_STALE_CONNECTION):
-            # The server closed a kept-alive connection just before we wrote on it (llama.cpp's
-            # server does, after a few requests): nothing reached it, so send it again once.
+        for _ in range(2):
+            if record.error is None or not record.error.startswith(_STALE_CONNECTION):
+                break
+            # The server closed a kept-alive connection just as we wrote on it (llama.cpp's
+            # server does): nothing reached it, so it is sent again.
             record = await self._attempt(request, body, headers)
         return record
 
