@@ -34,7 +34,7 @@ StepObserver = Callable[[int, int], None]
 
 
 @dataclass(eq=False)
-class Sequence:
+class BatchedSequence:
     prompt: list[int]
     params: SamplingParams
     limit: int
@@ -65,6 +65,20 @@ class Sequence:
                 yield item
         finally:
             self.abandoned.set()
+
+
+def eog_checker(lib: Any, vocab: Any) -> Callable[[int], bool]:
+    """Whether a token ends generation, memoized: every ctypes call gives up the GIL, and
+    with batching, winning it back from the request threads can cost more than the call."""
+    known: dict[int, bool] = {}
+
+    def is_eog(token: int) -> bool:
+        answer = known.get(token)
+        if answer is None:
+            answer = known[token] = bool(lib.llama_vocab_is_eog(vocab, token))
+        return answer
+
+    return is_eog
 
 
 class BatchScheduler:
@@ -106,15 +120,15 @@ class BatchScheduler:
         self._batch_size = batch_size
         self._batch = lib.llama_batch_init(batch_size, 0, 1)
         self._n_vocab = int(lib.llama_vocab_n_tokens(vocab))
-        self._eog: dict[int, bool] = {}
-        self._inbox: queue.SimpleQueue[Sequence | None] = queue.SimpleQueue()
-        self._active: list[Sequence] = []
+        self._is_eog = eog_checker(lib, vocab)
+        self._inbox: queue.SimpleQueue[BatchedSequence | None] = queue.SimpleQueue()
+        self._active: list[BatchedSequence] = []
         self._free = list(range(slots))
         self.observe: StepObserver | None = None
         self._thread = threading.Thread(target=self._run, name="assay-batch", daemon=True)
         self._thread.start()
 
-    def submit(self, sequence: Sequence) -> Sequence:
+    def submit(self, sequence: BatchedSequence) -> BatchedSequence:
         self._inbox.put(sequence)
         return sequence
 
@@ -126,16 +140,12 @@ class BatchScheduler:
         self._lib.llama_free(self._ctx)
 
     def _run(self) -> None:
-        closing = False
-        while not closing or self._active:
-            closing = self._admit(block=not self._active) or closing
-            if closing:
-                for sequence in list(self._active):
-                    self._finish(sequence, EngineError("the model was unloaded"))
-                break
+        while not self._admit(block=not self._active):
             self._drop_stopped()
             if self._active:
                 self._step()
+        for sequence in list(self._active):
+            self._finish(sequence, EngineError("the model was unloaded"))
         while True:  # anything submitted after close: refused, never left waiting
             try:
                 late = self._inbox.get_nowait()
@@ -207,7 +217,7 @@ class BatchScheduler:
         for sequence in self._active:
             sequence.batch_index = -1
 
-    def _greedy_tokens(self, sampled: list[Sequence]) -> dict[Sequence, int]:
+    def _greedy_tokens(self, sampled: list[BatchedSequence]) -> dict[BatchedSequence, int]:
         """Argmax of the greedy sequences' logits, all rows in one numpy call: the sampler
         chain would copy the whole vocabulary into a candidate list per sequence, and on a
         small model that took 5% of every step. Same token: greedy is the first maximum."""
@@ -230,7 +240,7 @@ class BatchScheduler:
         batch.seq_id[i][0] = slot
         batch.logits[i] = logits
 
-    def _sample(self, sequence: Sequence, token: int | None) -> None:
+    def _sample(self, sequence: BatchedSequence, token: int | None) -> None:
         if token is None:
             token = int(
                 self._lib.llama_sampler_sample(sequence.sampler, self._ctx, sequence.batch_index)
@@ -243,15 +253,7 @@ class BatchScheduler:
         elif sequence.position + 1 > self.context_per_slot:
             self._finish(sequence)  # the slot is full: the reader sees finish_reason "length"
 
-    def _is_eog(self, token: int) -> bool:
-        # Memoized: every ctypes call gives up the GIL, and getting it back from the request
-        # threads can cost more than the call.
-        known = self._eog.get(token)
-        if known is None:
-            known = self._eog[token] = bool(self._lib.llama_vocab_is_eog(self._vocab, token))
-        return known
-
-    def _finish(self, sequence: Sequence, error: BaseException | None = None) -> None:
+    def _finish(self, sequence: BatchedSequence, error: BaseException | None = None) -> None:
         self._active.remove(sequence)
         self._lib.llama_memory_seq_rm(self._memory, sequence.slot, -1, -1)
         self._lib.llama_sampler_free(sequence.sampler)
@@ -287,5 +289,5 @@ class BatchScheduler:
         return chain
 
 
-def _batch_index(sequence: Sequence) -> int:
+def _batch_index(sequence: BatchedSequence) -> int:
     return sequence.batch_index

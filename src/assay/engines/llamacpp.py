@@ -25,6 +25,7 @@ from assay.engines.base import (
     ModelInfo,
     SamplingParams,
 )
+from assay.engines.batching import BatchedSequence, BatchScheduler, eog_checker
 from assay.engines.chat_format import ChatFormat, chat_format_for
 from assay.engines.token_stream import chunks_from_tokens
 from assay.errors import ContextOverflowError, EngineError, ModelFileError
@@ -162,8 +163,6 @@ class LlamaCppEngine:
             raise ModelFileError(_unreadable(path)) from None
         scheduler = None
         if batched:
-            from assay.engines.batching import BatchScheduler
-
             scheduler = BatchScheduler(
                 llama_cpp,
                 llm._model.model,
@@ -220,7 +219,7 @@ class LlamaCppModel:
         self._chat_format = chat_format
         self._lock = threading.Lock()
         self._pieces: dict[int, bytes] = {}
-        self._eog: dict[int, bool] = {}
+        self._is_eog = eog_checker(lib, self._vocab)
         self.info = info
 
     def chat(
@@ -321,18 +320,12 @@ class LlamaCppModel:
                 raise EngineError(f"llama.cpp failed while generating: {exc}") from None
 
     def _piece(self, token: int) -> bytes:
-        # Memoized, like _is_eog: each ctypes call gives up the GIL, and with batching several
-        # request threads and the scheduler want it back on every token.
+        # Memoized, as eog_checker is: each ctypes call gives up the GIL, and with batching
+        # several request threads and the scheduler want it back on every token.
         piece = self._pieces.get(token)
         if piece is None:
             piece = self._pieces[token] = self._llm.detokenize([token])
         return piece
-
-    def _is_eog(self, token: int) -> bool:
-        known = self._eog.get(token)
-        if known is None:
-            known = self._eog[token] = bool(self._lib.llama_vocab_is_eog(self._vocab, token))
-        return known
 
     def _chunks(
         self,
@@ -360,7 +353,12 @@ class BatchedLlamaCppModel(LlamaCppModel):
     `parallel` at once, each with its own sampling, streamed as it is sampled."""
 
     def __init__(
-        self, llm: Any, info: ModelInfo, chat_format: ChatFormat, lib: Any, scheduler: Any
+        self,
+        llm: Any,
+        info: ModelInfo,
+        chat_format: ChatFormat,
+        lib: Any,
+        scheduler: BatchScheduler,
     ) -> None:
         super().__init__(llm, info, chat_format, lib)
         self._scheduler = scheduler
@@ -387,7 +385,5 @@ class BatchedLlamaCppModel(LlamaCppModel):
         limit: int,
         grammar: Any = None,
     ) -> Iterator[Chunk]:
-        from assay.engines.batching import Sequence
-
-        sequence = self._scheduler.submit(Sequence(prompt_tokens, params, limit, cancel))
+        sequence = self._scheduler.submit(BatchedSequence(prompt_tokens, params, limit, cancel))
         yield from self._chunks(sequence.tokens(), len(prompt_tokens), stops, cancel, limit)
