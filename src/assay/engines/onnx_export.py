@@ -19,7 +19,7 @@ from pathlib import Path
 from assay.errors import AssayError
 
 # Precision -> extra builder options. int8 shares no embedding table with the output layer:
-# shared int8 embeddings lost too much of a small model's accuracy in our checks.
+# shared int8 embeddings lost too much accuracy (shared/notes/onnx-from-gguf.md).
 PRECISIONS: dict[str, tuple[str, ...]] = {
     "int4": (),
     "int8": ("--extra_options", "shared_embeddings=false"),
