@@ -258,9 +258,9 @@ class BatchScheduler:
         self._lib.llama_memory_seq_rm(self._memory, sequence.slot, -1, -1)
         self._lib.llama_sampler_free(sequence.sampler)
         self._free.append(sequence.slot)
-        sequence.out.put(error if error is not None else END)
         if not self._active and self.observe is not None:
-            self.observe(0, 0)  # idle
+            self.observe(0, 0)  # idle, said before the reader can see its end
+        sequence.out.put(error if error is not None else END)
 
     def _sampler(self, params: SamplingParams) -> Any:
         """The same chain llama-cpp-python's Llama.generate builds, per sequence."""
