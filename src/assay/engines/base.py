@@ -34,6 +34,14 @@ class LoadOptions:
     # Sequences decoded together (continuous batching); 1 is the unbatched path.
     parallel: int = 1
 
+    def context_for(self, native: int) -> int:
+        """The context to load: the one asked for, else the model's own (0: unknown) capped
+        at max_default_context."""
+        if self.context_size:
+            return self.context_size
+        cap = self.max_default_context
+        return min(native or cap, cap)
+
 
 @dataclass(frozen=True)
 class SamplingParams:

@@ -133,14 +133,14 @@ class LlamaCppEngine:
     def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
         """Memory a load will need: the weights plus the KV cache at the chosen context."""
         header = read_gguf_info(path)
-        kv = header.kv_cache_bytes(_context_for(header, options))
+        kv = header.kv_cache_bytes(options.context_for(header.context_length))
         return path.stat().st_size + kv * max(1, options.parallel)
 
     def load(self, path: Path, options: LoadOptions) -> LlamaCppModel:
         header = read_gguf_info(path)
         llama_cpp = _llama_cpp()
         threads = options.threads or available_cores()
-        context = _context_for(header, options)
+        context = options.context_for(header.context_length)
         process = psutil.Process()
         rss_before = process.memory_info().rss
         started = time.perf_counter()
@@ -194,13 +194,6 @@ class LlamaCppEngine:
         if scheduler is not None:
             return BatchedLlamaCppModel(llm, info, chat_format, llama_cpp, scheduler)
         return LlamaCppModel(llm, info, chat_format, llama_cpp)
-
-
-def _context_for(header: GgufInfo, options: LoadOptions) -> int:
-    if options.context_size:
-        return options.context_size
-    cap = options.max_default_context
-    return min(header.context_length or cap, cap)
 
 
 def _token_text(llm: Any, token: int) -> str:

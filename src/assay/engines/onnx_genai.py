@@ -125,7 +125,9 @@ class OnnxGenaiEngine:
 
     def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
         folder = read_genai_folder(path)
-        return folder_bytes(path) + folder.kv_cache_bytes(_context_for(folder, options))
+        return folder_bytes(path) + folder.kv_cache_bytes(
+            options.context_for(folder.context_length)
+        )
 
     def load(self, path: Path, options: LoadOptions) -> OnnxGenaiModel:
         folder = read_genai_folder(path)
@@ -150,7 +152,7 @@ class OnnxGenaiEngine:
             engine_version=f"onnxruntime-genai {og.__version__}",
             architecture=folder.model_type,
             threads=threads,
-            context_size=_context_for(folder, options),
+            context_size=options.context_for(folder.context_length),
             gpu_layers=0,
             load_seconds=load_seconds,
             rss_delta_bytes=max(0, process.memory_info().rss - rss_before),
@@ -158,13 +160,6 @@ class OnnxGenaiEngine:
             chat_template_source=chat_format.source,
         )
         return OnnxGenaiModel(og, model, tokenizer, folder, chat_format, info)
-
-
-def _context_for(folder: GenaiFolder, options: LoadOptions) -> int:
-    if options.context_size:
-        return options.context_size
-    cap = options.max_default_context
-    return min(folder.context_length or cap, cap)
 
 
 class OnnxGenaiModel:
