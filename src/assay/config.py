@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -15,11 +16,51 @@ def _default_home() -> Path:
 
 
 def available_cores() -> int:
-    """Cores this process may run on (affinity and cgroup pinning respected)."""
+    """Cores this process may run on: its affinity, capped by a cgroup CPU quota (a container
+    given 1.5 CPUs of 8 gets 2 threads, not 8)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        cores = min(cores, math.ceil(quota))
+    return max(1, cores)
+
+
+def cgroup_cpu_quota(
+    root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")
+) -> float | None:
+    """This process's cgroup CPU quota in cores (v2 cpu.max, v1 cfs_quota_us), None if none."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, group = line.split(":", 2)
+        if controllers == "":  # v2: "<quota|max> <period>"
+            fields = _read_fields(root / group.lstrip("/") / "cpu.max")
+        elif "cpu" in controllers.split(","):  # v1: two files
+            base = root / controllers / group.lstrip("/")
+            fields = _read_fields(base / "cpu.cfs_quota_us") + _read_fields(
+                base / "cpu.cfs_period_us"
+            )
+        else:
+            continue
+        try:
+            quota, period = int(fields[0]), int(fields[1])
+        except (IndexError, ValueError):
+            continue
+        if quota > 0 and period > 0:
+            return quota / period
+    return None
+
+
+def _read_fields(path: Path) -> list[str]:
+    try:
+        return path.read_text().split()
+    except OSError:
+        return []
 
 
 class Settings(BaseSettings):

@@ -4,6 +4,7 @@ appending each request's record the moment it completes."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Callable, Coroutine
@@ -23,6 +24,7 @@ from assay.bench.targets import (
     InProcessTarget,
     Target,
 )
+from assay.crash_context import note_running
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
 
@@ -87,6 +89,10 @@ class BenchRunner:
             (e["model"], e["level"]) for e in run.progress() if e.get("type") == "level"
         }
         self.attempt = 1 + sum(1 for e in run.progress() if e.get("type") == "start")
+        # Models whose engine crashed the process in an earlier attempt: not tried again.
+        self._crashed = {
+            e["model"] for e in run.progress() if e.get("type") == "model" and e.get("crashed")
+        }
         self._send_lags_ms: list[float] = []
 
     def clock(self) -> int:
@@ -118,8 +124,15 @@ class BenchRunner:
 
     async def _model(self, model: str) -> None:
         levels = [lv for lv in plan(self.spec) if (model, lv.name) not in self._levels_done]
-        if not levels:
+        if not levels or model in self._crashed:
             return
+        # Written before the model loads: if the engine kills the process, the run directory
+        # says which model was running, and so does the supervising parent's error line.
+        load_start = _load()
+        self.run.append_progress(
+            {"type": "model_start", "model": model, "at": utc_now(), "load_average": load_start}
+        )
+        note_running(command="bench", model=model, run_dir=str(self.run.path))
         target = self._target(model)
         try:
             info = await target.open()
@@ -139,7 +152,8 @@ class BenchRunner:
         finally:
             memory = sampler.stop()
             await target.close()
-            self._model_state(model, status, error, asdict(info), memory.model_dump())
+            details = {**asdict(info), "load_average": [load_start, _load()]}
+            self._model_state(model, status, error, details, memory.model_dump())
 
     def _model_state(
         self,
@@ -269,6 +283,11 @@ class BenchRunner:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(send(index, scheduled)))
         await asyncio.gather(*tasks)
+
+
+def _load() -> list[float]:
+    """The 1, 5 and 15 minute load averages, recorded beside each model's figures."""
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 def _key(model: str, level: Level, index: int) -> str:

@@ -61,6 +61,8 @@ class TargetInfo:
     disk_bytes: int | None
     pid: int | None
     gpu_layers: int | None = None
+    # "adaptive" (fewer threads while other programs use the cores) or "fixed"; None: remote.
+    thread_policy: str | None = None
 
 
 class Target(Protocol):
@@ -121,6 +123,7 @@ class InProcessTarget:
             disk_bytes=info.file_bytes,
             pid=os.getpid(),  # the model lives in this process: its memory is ours
             gpu_layers=info.gpu_layers,
+            thread_policy=info.thread_policy,
         )
 
     async def prepare(self, concurrency: int) -> None:

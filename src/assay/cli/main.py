@@ -10,6 +10,7 @@ from assay.cli import (
     bench,
     cache,
     convert,
+    doctor,
     mock_server,
     models,
     pull,
@@ -18,6 +19,7 @@ from assay.cli import (
     run,
     score,
     serve,
+    supervise,
 )
 from assay.errors import AssayError
 
@@ -41,10 +43,12 @@ app.command(name="score")(score.score)
 app.command(name="report")(report.report)
 app.command(name="compare")(report.compare)
 app.command(name="select")(report.select)
+app.command(name="doctor")(doctor.doctor)
 
 
 def main() -> None:
     # Typer handles usage errors (exit 2) and Ctrl-C itself; assay's own errors surface here.
+    supervise.as_child()
     try:
         app()
     except AssayError as exc:

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from assay.config import Settings
+from assay.crash_context import note_running
 from assay.engines import Chunk, LoadedModel, Message, SamplingParams
+from assay.engines.threads import ThreadPolicy
 from assay.engines.timing import StreamTimer
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
@@ -26,7 +28,9 @@ def run(
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.8,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (fixed: repeatable).")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to generate.")] = 512,
-    threads: Annotated[int | None, typer.Option(min=1, help="Default: cores available.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Default: adaptive, up to the cores available.")
+    ] = None,
     ctx: Annotated[int | None, typer.Option(min=64, help="Context window in tokens.")] = None,
     gpu_layers: Annotated[
         int | None, typer.Option(min=-1, help="Layers to offload to a GPU; -1 all.")
@@ -46,6 +50,7 @@ def run(
         prompt = sys.stdin.read()
     if prompt is not None and not prompt.strip():
         raise AssayError("the prompt is empty; pass --prompt TEXT or pipe text on stdin")
+    note_running(command="run", model=model)  # named if the engine crashes the process
     loaded = registry.load(model, options)
     params = SamplingParams(temperature=temperature, seed=seed, max_tokens=max_tokens)
     try:
@@ -133,6 +138,12 @@ def _print_stream(stream: Iterator[Chunk]) -> str:
     return "".join(parts)
 
 
+def _threads(model: LoadedModel) -> str:
+    """'1 of 2 (adaptive; others use 1.0 cores)' where the engine adapts, else the count."""
+    policy = getattr(model, "threads", None)
+    return policy.describe() if isinstance(policy, ThreadPolicy) else str(model.info.threads)
+
+
 def _print_timing(model: LoadedModel, timer: StreamTimer) -> None:
     final = timer.final
     usage = final.usage if final else None
@@ -143,6 +154,6 @@ def _print_timing(model: LoadedModel, timer: StreamTimer) -> None:
     finish = final.finish_reason if final else "-"
     print(
         f"ttft {ttft} · decode {decode} · {tokens} · finish {finish} · "
-        f"threads {model.info.threads} · load {model.info.load_seconds:.2f} s",
+        f"threads {_threads(model)} · load {model.info.load_seconds:.2f} s",
         file=sys.stderr,
     )

@@ -101,6 +101,8 @@ class ModelInfo:
     rss_delta_bytes: int
     file_bytes: int
     chat_template_source: str
+    # "adaptive": up to `threads`, fewer while other programs use the cores; "fixed": always.
+    thread_policy: str = "fixed"
 
 
 @dataclass

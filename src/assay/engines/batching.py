@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from assay.engines.base import CancelToken, SamplingParams
+from assay.engines.threads import ThreadPolicy
 from assay.errors import EngineError
 
 # What a sequence's queue carries besides token ids.
@@ -92,7 +93,7 @@ class BatchScheduler:
         *,
         slots: int,
         context_per_slot: int,
-        threads: int,
+        threads: ThreadPolicy,
         batch_size: int = 512,
     ) -> None:
         self._lib = lib
@@ -101,7 +102,7 @@ class BatchScheduler:
         params.n_ctx = context_per_slot * slots
         params.n_batch = params.n_ubatch = batch_size
         params.n_seq_max = slots
-        params.n_threads = params.n_threads_batch = threads
+        params.n_threads = params.n_threads_batch = threads.current()
         # One KV buffer for all slots: llama.cpp then decodes every sequence's token in one
         # ubatch. Per-sequence buffers (kv_unified off) ran them one after another here, for
         # no gain over the unbatched path. Each slot keeps to its share: see _sample.
@@ -115,6 +116,8 @@ class BatchScheduler:
                 "tokens; lower --parallel or --ctx"
             )
         self._memory = lib.llama_get_memory(self._ctx)
+        self._policy = threads
+        self._threads = int(params.n_threads)
         self.slots = slots
         self.context_per_slot = context_per_slot
         self._batch_size = batch_size
@@ -204,6 +207,10 @@ class BatchScheduler:
         batch.n_tokens = n
         if self.observe is not None:
             self.observe(len(self._active), n)
+        threads = self._policy.current()
+        if threads != self._threads:
+            lib.llama_set_n_threads(self._ctx, threads, threads)
+            self._threads = threads
         code = lib.llama_decode(self._ctx, batch)
         if code != 0:
             for sequence in list(self._active):

@@ -16,7 +16,6 @@ from typing import Any
 
 import psutil
 
-from assay.config import available_cores
 from assay.engines.base import (
     CancelToken,
     Chunk,
@@ -27,6 +26,7 @@ from assay.engines.base import (
 )
 from assay.engines.batching import BatchedSequence, BatchScheduler, eog_checker
 from assay.engines.chat_format import ChatFormat, chat_format_for
+from assay.engines.threads import ThreadPolicy
 from assay.engines.token_stream import chunks_from_tokens
 from assay.errors import ContextOverflowError, EngineError, ModelFileError
 
@@ -139,7 +139,8 @@ class LlamaCppEngine:
     def load(self, path: Path, options: LoadOptions) -> LlamaCppModel:
         header = read_gguf_info(path)
         llama_cpp = _llama_cpp()
-        threads = options.threads or available_cores()
+        policy = ThreadPolicy(options.threads)
+        threads = policy.ceiling
         context = options.context_for(header.context_length)
         process = psutil.Process()
         rss_before = process.memory_info().rss
@@ -169,7 +170,7 @@ class LlamaCppEngine:
                 llm._model.vocab,
                 slots=options.parallel,
                 context_per_slot=context,
-                threads=threads,
+                threads=policy,
             )
         load_seconds = time.perf_counter() - started
         chat_format = chat_format_for(
@@ -184,6 +185,7 @@ class LlamaCppEngine:
             engine_version=f"llama-cpp-python {llama_cpp.__version__}",
             architecture=header.architecture,
             threads=threads,
+            thread_policy=policy.name,
             context_size=scheduler.context_per_slot if scheduler else llm.n_ctx(),
             gpu_layers=options.gpu_layers,
             load_seconds=load_seconds,
@@ -192,8 +194,8 @@ class LlamaCppEngine:
             chat_template_source=chat_format.source,
         )
         if scheduler is not None:
-            return BatchedLlamaCppModel(llm, info, chat_format, llama_cpp, scheduler)
-        return LlamaCppModel(llm, info, chat_format, llama_cpp)
+            return BatchedLlamaCppModel(llm, info, chat_format, llama_cpp, scheduler, policy)
+        return LlamaCppModel(llm, info, chat_format, llama_cpp, policy)
 
 
 def _token_text(llm: Any, token: int) -> str:
@@ -205,7 +207,9 @@ def _token_text(llm: Any, token: int) -> str:
 class LlamaCppModel:
     """One loaded GGUF model; generations run one at a time."""
 
-    def __init__(self, llm: Any, info: ModelInfo, chat_format: ChatFormat, lib: Any) -> None:
+    def __init__(
+        self, llm: Any, info: ModelInfo, chat_format: ChatFormat, lib: Any, threads: ThreadPolicy
+    ) -> None:
         self._llm = llm
         self._lib = lib
         self._vocab = llm._model.vocab
@@ -213,7 +217,14 @@ class LlamaCppModel:
         self._lock = threading.Lock()
         self._pieces: dict[int, bytes] = {}
         self._is_eog = eog_checker(lib, self._vocab)
+        self._policy = threads
+        self._threads = info.threads
         self.info = info
+
+    @property
+    def threads(self) -> ThreadPolicy:
+        """The thread policy: how many threads decode now, and why."""
+        return self._policy
 
     def chat(
         self,
@@ -297,6 +308,7 @@ class LlamaCppModel:
             llm.set_seed(params.seed if params.seed is not None else random.getrandbits(31))
             if not params.prefix_cache:
                 llm.reset()
+            self._retune()
             try:
                 tokens = llm.generate(
                     prompt_tokens,
@@ -308,9 +320,23 @@ class LlamaCppModel:
                     # llama-cpp-python builds the sampler (grammar state included) per call.
                     grammar=grammar,
                 )
-                yield from self._chunks(tokens, len(prompt_tokens), stops, cancel, limit)
+                yield from self._chunks(
+                    self._tuned(tokens), len(prompt_tokens), stops, cancel, limit
+                )
             except (RuntimeError, ValueError) as exc:
                 raise EngineError(f"llama.cpp failed while generating: {exc}") from None
+
+    def _tuned(self, tokens: Iterable[int]) -> Iterator[int]:
+        """The tokens, with the thread count re-decided between decode steps."""
+        for token in tokens:
+            yield token
+            self._retune()
+
+    def _retune(self) -> None:
+        threads = self._policy.current()
+        if threads != self._threads:
+            self._lib.llama_set_n_threads(self._llm._ctx.ctx, threads, threads)
+            self._threads = threads
 
     def _piece(self, token: int) -> bytes:
         # Memoized, as eog_checker is: each ctypes call gives up the GIL, and with batching
@@ -352,8 +378,9 @@ class BatchedLlamaCppModel(LlamaCppModel):
         chat_format: ChatFormat,
         lib: Any,
         scheduler: BatchScheduler,
+        threads: ThreadPolicy,
     ) -> None:
-        super().__init__(llm, info, chat_format, lib)
+        super().__init__(llm, info, chat_format, lib, threads)
         self._scheduler = scheduler
         self.parallel: int = scheduler.slots
 

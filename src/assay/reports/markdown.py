@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells, millis, number, seconds
-from assay.reports.model import Report
+from assay.reports.model import ModelReport, Report
 from assay.units import format_bytes
 
 
@@ -96,6 +96,12 @@ def _load(env: dict[str, object]) -> str:
     return f"{values[0]:.2f}" if isinstance(values, list) and values else "-"
 
 
+def _threads(model: ModelReport) -> str:
+    if model.thread_policy == "adaptive":
+        return f"up to {model.threads} (adaptive: fewer while other programs use the cores)"
+    return str(model.threads)
+
+
 def _environment(report: Report) -> list[str]:
     env = report.environment
     gpus = ", ".join(g["name"] for g in env.get("gpus", [])) or "none"
@@ -110,9 +116,16 @@ def _environment(report: Report) -> list[str]:
         f"llama-cpp-python {env.get('llama_cpp_python')}",
         f"- Load average (1 min): {_load(env)} at start, {_load(end)} at end",
     ]
-    threads = {r.threads for r in report.models if r.threads}
+    threads = sorted({_threads(r) for r in report.models if r.threads})
     if threads:
-        lines.append(f"- Inference threads: {', '.join(map(str, sorted(threads)))}")
+        lines.append(f"- Inference threads: {', '.join(threads)}")
+    loads = [
+        f"{r.model} {r.load_average[0][0]:.2f} → {r.load_average[1][0]:.2f}"
+        for r in report.models
+        if r.load_average and len(r.load_average) == 2
+    ]
+    if loads:
+        lines.append(f"- Load average (1 min) while each model ran: {'; '.join(loads)}")
     if report.client.saturated:
         lines.append(
             "- **The benchmark client saturated (its own lag passed 1 ms at p95): "

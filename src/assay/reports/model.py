@@ -46,6 +46,10 @@ class ModelReport(BaseModel):
     engine: str | None
     engine_version: str | None
     threads: int | None
+    # "adaptive": up to `threads`, fewer while other programs used the cores; "fixed".
+    thread_policy: str | None = None
+    # 1/5/15-minute load averages when the model started and when it ended.
+    load_average: list[list[float]] | None = None
     context_size: int | None
     load_seconds: float | None
     disk_bytes: int | None
@@ -172,6 +176,8 @@ def _model_report(
         engine=info.get("engine"),
         engine_version=info.get("engine_version"),
         threads=info.get("threads"),
+        thread_policy=info.get("thread_policy"),
+        load_average=info.get("load_average"),
         context_size=info.get("context_size"),
         load_seconds=info.get("load_seconds"),
         disk_bytes=info.get("disk_bytes") or _catalog_size(summary.model, catalog),

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 
+from assay.crash_context import note_running
 from assay.engines import CancelToken, Chunk, LoadedModel
 from assay.errors import AssayError, EngineError
 from assay.server.metrics import ServerMetrics
@@ -131,6 +132,7 @@ class ModelWorker:
                 self._active += 1
                 self._metrics.queue_depth.labels(self.name).set(self._waiting)
             self._metrics.active.labels(self.name).inc()
+            note_running(command="serve", model=self.name)  # named if the engine crashes
             try:
                 with self._compute or contextlib.nullcontext():
                     self._execute(job)

@@ -1,0 +1,151 @@
+"""Native crashes leave their cause: real faults (a segfault, an illegal instruction) inside
+`assay run`, `assay bench` and `assay serve`, and no orphan when the parent is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.bench.conftest import free_port
+
+ASSAY = [sys.executable, "-m", "assay"]
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_adapter"
+x86_only = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="ud2 is x86")
+
+
+@pytest.fixture
+def crashy(tmp_path: Path) -> dict[str, str]:
+    """An environment whose catalog has adapters that die of real signals."""
+    models = tmp_path / "models.json"
+    models.write_text(
+        json.dumps(
+            {
+                "segfaults": {"adapter": "broken_adapters:Segfaults"},
+                "illegal": {"adapter": "broken_adapters:IllegalInstruction"},
+                "plain": {"adapter": "broken_adapters:PlainText"},
+            }
+        )
+    )
+    path = os.pathsep.join([str(EXAMPLE), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "ASSAY_MODELS_FILE": str(models), "PYTHONPATH": path}
+
+
+def assay(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ASSAY, *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_a_segfault_in_run_is_one_line_naming_signal_model_and_fix(crashy: dict[str, str]) -> None:
+    result = assay(crashy, "run", "segfaults", "--prompt", "hello")
+    assert result.returncode == 128 + signal.SIGSEGV
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    assert "the engine crashed: SIGSEGV (segmentation fault) while running segfaults" in lines[0]
+    assert "assay doctor" in lines[0] and "native stack:" in lines[0]
+    assert "Traceback" not in result.stderr and "Fatal Python error" not in result.stderr
+    stack = Path(lines[0].split("native stack: ")[1].split(" ")[0])
+    assert "Segmentation fault" in stack.read_text()  # faulthandler's dump, every thread
+    stack.unlink()
+
+
+@x86_only
+def test_an_illegal_instruction_fails_one_model_and_the_bench_goes_on(
+    crashy: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "runs"
+    args = ["--models", "illegal,plain", "--rounds", "1", "--warmup", "0", "--out", str(out)]
+    result = assay(crashy, "bench", *args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "the engine crashed: SIGILL (illegal instruction) while running illegal" in (
+        result.stderr
+    )
+    (run,) = list(out.iterdir())
+    models = {m["model"]: m for m in json.loads((run / "summary.json").read_text())["models"]}
+    assert models["illegal"]["status"] == "failed"
+    assert models["illegal"]["error"] == "engine crashed: SIGILL (illegal instruction)"
+    assert models["plain"]["status"] == "ok"
+    progress = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
+    started = [e["model"] for e in progress if e["type"] == "model_start"]
+    assert started == ["illegal", "plain"], "illegal is not tried again on resume"
+    assert all(len(e["load_average"]) == 3 for e in progress if e["type"] == "model_start")
+    assert list(run.glob("crash-*.log")), "the native stack is kept with the run"
+
+
+@pytest.mark.slow
+def test_a_crash_in_serve_names_the_model(crashy: dict[str, str]) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [*ASSAY, "serve", "--port", str(port), "--models", "segfaults,plain"],
+        env=crashy,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/models", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.1)
+        body = {"model": "segfaults", "messages": [{"role": "user", "content": "hi"}]}
+        with pytest.raises(httpx.TransportError):
+            httpx.post(f"{url}/chat/completions", json=body, timeout=30)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGSEGV
+    assert "the engine crashed: SIGSEGV (segmentation fault) while running segfaults" in stderr
+
+
+def test_kill_9_of_the_parent_leaves_no_orphan(crashy: dict[str, str]) -> None:
+    process = subprocess.Popen(
+        [*ASSAY, "run", "plain"],  # an interactive chat: waits on stdin
+        env=crashy,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    parent = psutil.Process(process.pid)
+    deadline = time.monotonic() + 30
+    while not parent.children():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    (child,) = parent.children()
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    child.wait(10)  # gone: it died with its parent (PR_SET_PDEATHSIG)
+    assert not psutil.pid_exists(child.pid) or child.status() == psutil.STATUS_ZOMBIE
+
+
+def test_sigterm_reaches_the_child_and_its_code_comes_back(crashy: dict[str, str]) -> None:
+    process = subprocess.Popen(
+        [*ASSAY, "run", "plain"],
+        env=crashy,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    parent = psutil.Process(process.pid)
+    deadline = time.monotonic() + 30
+    while not parent.children():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert b"crashed" not in stderr  # it was asked to stop: nothing to report
