@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _servers import free_port, python, server_process, stream_completion
 from assay.config import Settings, available_cores
 from assay.engines import SamplingParams
+from assay.engines.threads import threads_of
 from assay.engines.timing import StreamTimer
 from assay.registry import ModelRegistry
 
@@ -76,8 +77,7 @@ def main() -> None:
         timer = StreamTimer()
         for _ in timer.watch(model.complete(PROMPT, params)):
             pass
-        policy = getattr(model, "threads", None)
-        return timer.decode_tokens_per_second or 0.0, policy.describe() if policy else "?"
+        return timer.decode_tokens_per_second or 0.0, threads_of(model)
 
     def cli_run() -> tuple[float, str]:
         cmd = [python(), "-m", "assay", "run", args.model, "--raw", "--temperature", "0"]
@@ -97,18 +97,21 @@ def main() -> None:
         serve_cmd = [python(), "-m", "assay", "serve", "--port", str(port), "--models"]
         serve_cmd += [args.model, "--preload", *threads_flag]
         serve_url = stack.enter_context(server_process(serve_cmd, port))
-        paths["assay serve"] = lambda: (
-            stream_completion(client, serve_url, args.model, PROMPT, args.tokens).decode_tok_s,
-            "server's",
-        )
+
+        def served() -> tuple[float, str]:
+            rate = stream_completion(client, serve_url, args.model, PROMPT, args.tokens)
+            loaded = client.get(f"{serve_url}/v1/models/loaded").json()["data"]
+            return rate.decode_tok_s, loaded[0]["threads"]
+
+        paths["assay serve"] = served
         if args.llama_server:
             lport = free_port()
-            threads = str(args.threads or available_cores())
-            lcmd = [str(args.llama_server), "-m", str(path), "--port", str(lport), "-t", threads]
+            fixed = str(args.threads or available_cores())
+            lcmd = [str(args.llama_server), "-m", str(path), "--port", str(lport), "-t", fixed]
             lurl = stack.enter_context(server_process(lcmd, lport, ready_path="/health"))
             paths["llama-server"] = lambda: (
                 stream_completion(client, lurl, args.model, PROMPT, args.tokens).decode_tok_s,
-                f"{threads} (fixed)",
+                f"{fixed} (fixed)",
             )
         for run in paths.values():  # warm-up
             run()
@@ -122,7 +125,7 @@ def main() -> None:
                     for name in order:
                         rate, threads = paths[name]()
                         results[(name, condition)].append(rate)
-                        threads_seen[(name, condition)].add(threads.split(";")[0])
+                        threads_seen[(name, condition)].add(threads.split(" (")[0])
                         print(
                             f"round {round_} {condition:5} {name:12} {rate:7.1f} tok/s "
                             f"threads {threads}",
@@ -172,7 +175,7 @@ def _table(
             f"{loaded:.1f}",
             f"{loaded / quiet:.3f}",
         )
-    console = Console()
+    console = Console(width=150)
     console.print(table)
     one, five, _ = os.getloadavg()
     console.print(

@@ -102,6 +102,8 @@ def plan(gpu: str) -> dict[str, object]:
         raise SystemExit("install_engine: GPU=on but no nvcc found; install the CUDA toolkit")
     if use_cuda:
         cmake_args.append("-DGGML_CUDA=on")
+        # This machine's GPU only: all architectures would take several times as long.
+        cmake_args.append("-DCMAKE_CUDA_ARCHITECTURES=native")
         if nvcc:
             cmake_args.append(f"-DCMAKE_CUDA_COMPILER={nvcc}")
     cflags = " ".join(filter(None, [os.environ.get("CFLAGS", ""), NO_AMX]))

@@ -80,7 +80,7 @@ class ModelRegistry:
         if device == "gpu" and not self.gpu_usable():
             raise AssayError(
                 "no usable GPU: this llama-cpp-python has no GPU backend or sees no device; "
-                "rebuild it with CMAKE_ARGS=-DGGML_CUDA=on (see the README) or use --device cpu"
+                "rebuild it with CUDA: make engine GPU=on (needs nvcc), or use --device cpu"
             )
         layers = gpu_layers if gpu_layers is not None else self.settings.gpu_layers
         if device == "cpu":

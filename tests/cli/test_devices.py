@@ -34,7 +34,7 @@ def test_asking_for_a_gpu_without_one_exits_2(args: list[str], tmp_path: Path) -
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: no usable GPU: this llama-cpp-python has no GPU backend or sees no device; "
-        "rebuild it with CMAKE_ARGS=-DGGML_CUDA=on (see the README) or use --device cpu"
+        "rebuild it with CUDA: make engine GPU=on (needs nvcc), or use --device cpu"
     )
     assert not list(tmp_path.iterdir())
 

@@ -64,7 +64,10 @@ def bench(
         typer.Option("--stream/--no-stream", help="Stream (TTFT needs it); or BENCH_STREAM=1|0."),
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="In-process threads; default: cores available.")
+        int | None,
+        typer.Option(
+            min=1, help="In-process threads, fixed; default: adaptive, up to the cores available."
+        ),
     ] = None,
     ctx: Annotated[int | None, typer.Option(min=64, help="In-process context window.")] = None,
     device: Annotated[

@@ -11,7 +11,7 @@ import typer
 from assay.config import Settings
 from assay.crash_context import note_running
 from assay.engines import Chunk, LoadedModel, Message, SamplingParams
-from assay.engines.threads import ThreadPolicy
+from assay.engines.threads import threads_of
 from assay.engines.timing import StreamTimer
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
@@ -138,12 +138,6 @@ def _print_stream(stream: Iterator[Chunk]) -> str:
     return "".join(parts)
 
 
-def _threads(model: LoadedModel) -> str:
-    """'1 of 2 (adaptive; others use 1.0 cores)' where the engine adapts, else the count."""
-    policy = getattr(model, "threads", None)
-    return policy.describe() if isinstance(policy, ThreadPolicy) else str(model.info.threads)
-
-
 def _print_timing(model: LoadedModel, timer: StreamTimer) -> None:
     final = timer.final
     usage = final.usage if final else None
@@ -154,6 +148,6 @@ def _print_timing(model: LoadedModel, timer: StreamTimer) -> None:
     finish = final.finish_reason if final else "-"
     print(
         f"ttft {ttft} · decode {decode} · {tokens} · finish {finish} · "
-        f"threads {_threads(model)} · load {model.info.load_seconds:.2f} s",
+        f"threads {threads_of(model)} · load {model.info.load_seconds:.2f} s",
         file=sys.stderr,
     )

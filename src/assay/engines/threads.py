@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import psutil
 
 from assay.config import available_cores
+from assay.engines.base import LoadedModel
 
 # Hysteresis: switch only when the free cores are this far past the midpoint between two
 # thread counts, so a load that hovers near it does not flip the count every half second.
@@ -94,7 +95,9 @@ class ThreadPolicy:
         self._interval = interval_s
         self._current = self.ceiling
         self._load = OthersLoad() if self.adaptive else None
-        self._decided = time.monotonic()
+        # The first call decides as soon as there is a window to read (50 ms): a process that
+        # starts under load (`assay run`) should not spend its first half second on 2 threads.
+        self._decided = time.monotonic() - interval_s
         self.others: float | None = None
 
     @property
@@ -118,3 +121,9 @@ class ThreadPolicy:
             return f"{self.ceiling} (fixed)"
         busy = "" if self.others is None else f"; others use {self.others:.1f} cores"
         return f"{self._current} of {self.ceiling} (adaptive{busy})"
+
+
+def threads_of(model: LoadedModel) -> str:
+    """'1 of 2 (adaptive; others use 1.0 cores)' where the engine adapts, else the count."""
+    policy = getattr(model, "threads", None)  # the llama.cpp engines carry a ThreadPolicy
+    return policy.describe() if isinstance(policy, ThreadPolicy) else str(model.info.threads)

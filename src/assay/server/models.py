@@ -12,6 +12,7 @@ import psutil
 from assay.catalog import Resolved
 from assay.config import available_cores
 from assay.engines import LoadOptions
+from assay.engines.threads import threads_of
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
 from assay.server.errors import APIError
@@ -29,6 +30,7 @@ class LoadedSummary:
     idle_seconds: float
     waiting: int
     busy: bool
+    threads: str
 
 
 def compute_slots(threads: int | None) -> threading.BoundedSemaphore:
@@ -213,6 +215,7 @@ class ModelManager:
                 idle_seconds=0.0 if w.busy else now - w.last_used,
                 waiting=w.waiting,
                 busy=w.busy,
+                threads=threads_of(w.model),
             )
             for w in self._workers.values()
         ]

@@ -20,7 +20,11 @@ class ServerSettings(BaseModel):
         default=(), description="Serve only these models (default: every cached model)."
     )
     preload: bool = Field(default=False, description="Load the --models at start-up.")
-    threads: int | None = Field(default=None, ge=1, description="Inference threads per model.")
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads per model, fixed; default: adaptive, up to the cores available.",
+    )
     context_size: int | None = Field(default=None, ge=64, description="Context window.")
     gpu_layers: int | None = Field(
         default=None, ge=-1, description="Layers to offload to a GPU (-1: all)."
