@@ -9,7 +9,7 @@ path's busy/quiet ratio. Goals (issue 13): quiet serve >= 0.97x in-process; with
 busy, serve and run keep >= 0.45x their own quiet figure.
 
     .venv/bin/python benchmarks/under_load.py [--rounds 5] [--tokens 128] [--busy-cores 1]
-        [--threads N] [--llama-server PATH]
+        [--threads N] [--llama-server PATH] [--serve-args '--parallel 1']
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--busy-cores", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="default: assay's own")
     parser.add_argument("--llama-server", type=Path, default=None)
+    parser.add_argument(
+        "--serve-args", default="", help="extra flags for assay serve, e.g. '--parallel 1'"
+    )
     args = parser.parse_args()
     registry = ModelRegistry(Settings())
     path = registry.path(registry.resolve(args.model))
@@ -95,7 +98,7 @@ def main() -> None:
         client = stack.enter_context(httpx.Client(timeout=600))
         port = free_port()
         serve_cmd = [python(), "-m", "assay", "serve", "--port", str(port), "--models"]
-        serve_cmd += [args.model, "--preload", *threads_flag]
+        serve_cmd += [args.model, "--preload", *threads_flag, *args.serve_args.split()]
         serve_url = stack.enter_context(server_process(serve_cmd, port))
 
         def served() -> tuple[float, str]:
