@@ -136,7 +136,7 @@ def build(record: dict[str, object], wheel_dir: Path) -> Path:
         cmd.append(f"llama-cpp-python=={record['version']}")
         print(
             f"install_engine: building llama-cpp-python {record['version']} ({env['CMAKE_ARGS']};"
-            f" CFLAGS {env['CFLAGS']}); 10-15 min on 2 cores",
+            f" CFLAGS {env['CFLAGS']}); 5-15 min on 2 cores",
             flush=True,
         )
         subprocess.run(cmd, env=env, check=True)

@@ -111,30 +111,11 @@ def test_a_crash_in_serve_names_the_model(crashy: dict[str, str]) -> None:
     assert "the engine crashed: SIGSEGV (segmentation fault) while running segfaults" in stderr
 
 
-def test_kill_9_of_the_parent_leaves_no_orphan(crashy: dict[str, str]) -> None:
-    process = subprocess.Popen(
-        [*ASSAY, "run", "plain"],  # an interactive chat: waits on stdin
-        env=crashy,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    parent = psutil.Process(process.pid)
-    deadline = time.monotonic() + 30
-    while not parent.children():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    (child,) = parent.children()
-    process.send_signal(signal.SIGKILL)
-    process.wait(10)
-    child.wait(10)  # gone: it died with its parent (PR_SET_PDEATHSIG)
-    assert not psutil.pid_exists(child.pid) or child.status() == psutil.STATUS_ZOMBIE
-
-
-def test_sigterm_reaches_the_child_and_its_code_comes_back(crashy: dict[str, str]) -> None:
+def _chat_with_child(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], psutil.Process]:
+    """`assay run plain`, an interactive chat waiting on stdin, and its working child."""
     process = subprocess.Popen(
         [*ASSAY, "run", "plain"],
-        env=crashy,
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -144,6 +125,20 @@ def test_sigterm_reaches_the_child_and_its_code_comes_back(crashy: dict[str, str
     while not parent.children():
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    (child,) = parent.children()
+    return process, child
+
+
+def test_kill_9_of_the_parent_leaves_no_orphan(crashy: dict[str, str]) -> None:
+    process, child = _chat_with_child(crashy)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    child.wait(10)  # gone: it died with its parent (PR_SET_PDEATHSIG)
+    assert not psutil.pid_exists(child.pid) or child.status() == psutil.STATUS_ZOMBIE
+
+
+def test_sigterm_reaches_the_child_and_its_code_comes_back(crashy: dict[str, str]) -> None:
+    process, _ = _chat_with_child(crashy)
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
