@@ -7,6 +7,8 @@ The public API (everything else lives in modules that may change):
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError
@@ -60,6 +62,21 @@ if TYPE_CHECKING:
         select,
     )
     from assay.manager import Manager, ModelInfo
+
+
+class _Package(types.ModuleType):
+    """`assay.bench` is a function and `assay/bench/` a package. Importing a submodule sets
+    the package as an attribute of its parent, which would hide the function: after one
+    benchmark, `assay.bench(...)` failed with "'module' object is not callable". Submodules
+    stay reachable through imports (`from assay.bench.spec import BenchSpec`)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.config import Settings
+from assay.errors import AssayError
 from assay.registry import ModelRegistry
 
 if TYPE_CHECKING:
@@ -50,6 +52,11 @@ def bench_spec(
         prompt_list = load_prompts(Path(prompts))
     else:
         prompt_list = parse_prompts(Path("<prompts>"), list(prompts))
+    unknown = sorted(set(options) - set(BenchSpec.model_fields))
+    if unknown:  # a misspelt option would otherwise run with its default, silently
+        close = difflib.get_close_matches(unknown[0], list(BenchSpec.model_fields), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "see help(assay.bench)"
+        raise AssayError(f"unknown bench option '{unknown[0]}'; {hint}")
     return BenchSpec(models=list(models), prompts=prompt_list, **options)
 
 
@@ -188,7 +195,6 @@ def select(
 ) -> Selection:
     """Filter a run's models by constraints, rank them, and explain the recommendation.
     Durations and sizes take numbers (seconds, bytes) or text ("2s", "2GB")."""
-    from assay.errors import AssayError
     from assay.reports.select import Constraints, parse_bytes, parse_seconds, parse_weights
     from assay.reports.select import select as choose
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -28,6 +27,9 @@ class ModelRegistry:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Memoized per registry (functools.cache on a method would keep every registry alive).
+        self._tokenizer: Callable[[str], int] | None = None
+        self._gpu: bool | None = None
         catalog = with_adapter_entry_points(load_catalog(settings.user_catalog_path))
         self.catalog: Catalog = with_store_variants(catalog, settings.models_dir)
 
@@ -62,11 +64,12 @@ class ModelRegistry:
         """Tokens in text under the bundled SmolLM2 tokenizer (for engines that count none)."""
         return self._bundled_tokenizer()(text)
 
-    @functools.cache  # noqa: B019 - one registry per process; loaded once, on first use
     def _bundled_tokenizer(self) -> Callable[[str], int]:
-        from assay.engines.llamacpp import vocab_counter
+        if self._tokenizer is None:
+            from assay.engines.llamacpp import vocab_counter
 
-        return vocab_counter(self.path(self.resolve("smollm2-135m")))
+            self._tokenizer = vocab_counter(self.path(self.resolve("smollm2-135m")))
+        return self._tokenizer
 
     def load_options(
         self,
@@ -94,12 +97,13 @@ class ModelRegistry:
             max_default_context=self.settings.max_default_context,
         )
 
-    @functools.cache  # noqa: B019 - one registry per process; the answer does not change
     def gpu_usable(self) -> bool:
         """True when llama.cpp was built with a GPU backend that can offload layers."""
-        import llama_cpp
+        if self._gpu is None:
+            import llama_cpp
 
-        return bool(llama_cpp.llama_supports_gpu_offload())
+            self._gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        return self._gpu
 
 
 def with_adapter_entry_points(catalog: Catalog) -> Catalog:

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import assay
-from assay import api
+from assay import AssayError, api
 from tests.reports.conftest import make_record, make_run, ok_state
 
 ASSAY = [sys.executable, "-m", "assay"]
@@ -67,3 +69,17 @@ def test_library_and_cli_agree_on_one_run(tmp_path: Path) -> None:
     assert chosen.winner is not None and f"Recommended: {chosen.winner.model}" in cli.stdout
     changes = api.compare(run, run)
     assert changes and not any(c.regression for c in changes)
+
+
+def test_assay_bench_stays_the_function_once_its_package_is_imported() -> None:
+    code = (
+        "import assay, assay.bench.spec; from assay.bench.spec import BenchSpec; "
+        "assert callable(assay.bench) and BenchSpec, assay.bench"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_misspelt_bench_option_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(AssayError, match="unknown bench option 'rouns'; did you mean 'rounds'"):
+        assay.bench(["smollm2-135m"], out=tmp_path, rouns=5)
+    assert not list(tmp_path.iterdir()), "nothing ran"

@@ -46,6 +46,11 @@ def test_help_does_not_import_the_engine() -> None:
         assert command in result.stdout
 
 
+def test_help_keeps_extras_in_brackets() -> None:
+    result = assay("convert", "--help")
+    assert result.returncode == 0 and "needs assay[convert]." in result.stdout
+
+
 def test_models_list_shows_the_catalog_with_cached_state() -> None:
     result = assay("models", "list")
     assert result.returncode == 0

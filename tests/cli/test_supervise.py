@@ -80,6 +80,8 @@ def test_an_illegal_instruction_fails_one_model_and_the_bench_goes_on(
     assert started == ["illegal", "plain"], "illegal is not tried again on resume"
     assert all(len(e["load_average"]) == 3 for e in progress if e["type"] == "model_start")
     assert list(run.glob("crash-*.log")), "the native stack is kept with the run"
+    records = [json.loads(line) for line in (run / "requests.jsonl").read_text().splitlines()]
+    assert records and all(r["threads"] for r in records), "threads recorded per request"
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from assay.reports.csv_table import COLUMNS, render_csv
 from assay.reports.energy import estimate_energy
 from assay.reports.html import render_html
 from assay.reports.markdown import render_markdown
-from assay.reports.model import Report, build_report
+from assay.reports.model import QualityStat, Report, build_report
 from tests.reports.conftest import RunFactory, make_record, ok_state, score_row
 
 ASSAY = [sys.executable, "-m", "assay"]
@@ -112,6 +112,28 @@ def test_quality_scores_by_source_with_a_confidence_interval(run_factory: RunFac
     assert smol.quality_score == 4.0  # the judge outranks the rules
     html = render_html(report)
     assert "Quality vs speed" in html
+
+
+def test_csv_has_each_kind_of_quality_score_in_its_column(run_factory: RunFactory) -> None:
+    scores = [score_row("smollm2-135m", s, index=i) for i, s in enumerate((3, 5))]
+    scores += [score_row("smollm2-135m", 2, "rules"), score_row("smollm2-135m", 3, "human")]
+    report = build_report(two_models(run_factory, scores=scores), load_builtin())
+    rows = [
+        r for r in csv.DictReader(io.StringIO(render_csv(report))) if r["model"] == "smollm2-135m"
+    ]
+    assert rows and all(
+        (r["quality_judge"], r["quality_human"], r["quality_rules"]) == ("4.0", "3.0", "2.0")
+        for r in rows
+    )
+    smol = report.model("smollm2-135m")
+    assert smol is not None and smol.quality_score == 3.0  # people outrank the judge
+
+
+def test_a_report_saved_before_quality_kinds_still_loads() -> None:
+    stat = QualityStat.model_validate(
+        {"source": "judge m (assay-rubric-1)", "mean": 4.0, "ci_low": None, "ci_high": None, "n": 1}
+    )
+    assert stat.kind == "judge"
 
 
 def test_energy_estimate_methods() -> None:

@@ -39,6 +39,9 @@ class RequestRecord(BaseModel):
     finish_reason: str | None = None
     error: str | None = None
     text: str = ""
+    # In-process: the inference threads when the request ended ("1 of 2 (adaptive; others
+    # use 1.0 cores)"); None at an endpoint, whose threads the client cannot see.
+    threads: str | None = None
 
     @property
     def ok(self) -> bool:

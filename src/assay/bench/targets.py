@@ -21,6 +21,7 @@ from assay.bench.prompts import Prompt
 from assay.bench.records import RequestRecord, TokenSource
 from assay.engines import CancelToken, LoadedModel, Message, SamplingParams
 from assay.engines.remote import streamed_text
+from assay.engines.threads import threads_of
 from assay.errors import AssayError
 
 Clock = Callable[[], int]
@@ -178,6 +179,7 @@ class InProcessTarget:
             finish_reason=final.finish_reason if final else None,
             error=f"timed out after {g.timeout_s:g} s" if timed_out else None,
             text="".join(texts),
+            threads=threads_of(self._loaded),
         )
 
     async def close(self) -> None:

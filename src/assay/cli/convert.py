@@ -25,7 +25,8 @@ def convert(
     ] = None,
 ) -> None:
     """Convert a cached GGUF model into a new variant ALIAS:onnx-PRECISION that runs on ONNX
-    Runtime GenAI (Foundry Local's runtime); needs assay[convert]."""
+    Runtime GenAI (Foundry Local's runtime); needs assay\\[convert]."""
+    # The backslash keeps rich's markup from eating "[convert]" in --help.
     from assay.errors import AssayError
     from assay.store import convert as converter
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from assay.quality.scores import Score
+
+SourceKind = Literal["rules", "human", "judge"]
 
 CONFIDENCE = 0.95
 
@@ -31,6 +34,8 @@ class SourceStats:
     ci_low: float | None
     ci_high: float | None
     invalid: int = 0
+    # What produced the scores, apart from the label (which names a judge and its rubric).
+    kind: SourceKind = "rules"
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,9 @@ def summarize(scores: Sequence[Score], models: Sequence[str] = ()) -> list[Sourc
         rows = groups[key]
         values = [row.score for row in rows if row.score is not None]
         mean, low, high = mean_ci(values)
-        stats.append(SourceStats(*key, len(values), mean, low, high, len(rows) - len(values)))
+        invalid = len(rows) - len(values)
+        kind = rows[0].source
+        stats.append(SourceStats(*key, len(values), mean, low, high, invalid, kind))
     return stats
 
 

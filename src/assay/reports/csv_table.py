@@ -58,7 +58,9 @@ def render_csv(report: Report) -> str:
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for r in report.models:
-        quality = {q.source: q.mean for q in r.quality}
+        quality: dict[str, float] = {}
+        for q in r.quality:  # the first source of each kind: one judge column for all judges
+            quality.setdefault(q.kind, q.mean)
         common = {
             "run": report.run_name,
             "model": r.model,

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from assay.bench import metrics as m
 from assay.bench.records import RequestRecord
@@ -18,6 +18,7 @@ from assay.bench.rundir import SUMMARY_FILE, RunDir
 from assay.bench.spec import model_of
 from assay.bench.summary import ClientSummary, LevelSummary, Summary, summarize
 from assay.catalog import Catalog
+from assay.quality.aggregate import SourceKind
 from assay.reports.energy import (
     DEFAULT_KWH_PRICE,
     DEFAULT_WATTS_PER_CORE,
@@ -30,11 +31,22 @@ REPORT_VERSION = 1
 
 
 class QualityStat(BaseModel):
+    # The label shown ("rules", "human", "judge <model> (assay-rubric-1)"); `kind` is what
+    # code reads: a label is for people, never parsed.
     source: str
+    kind: SourceKind
     mean: float
     ci_low: float | None
     ci_high: float | None
     n: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_of_saved_reports(cls, data: Any) -> Any:
+        """Reports saved before `kind` existed: the label's first word was the kind."""
+        if isinstance(data, dict) and "kind" not in data and "source" in data:
+            data = {**data, "kind": str(data["source"]).split(" ")[0]}
+        return data
 
 
 class ModelReport(BaseModel):
@@ -76,7 +88,7 @@ class ModelReport(BaseModel):
         """The most direct quality figure there is: human, then a judge (the best scored
         one, if several), then rules."""
         for kind in ("human", "judge", "rules"):
-            means = [q.mean for q in self.quality if q.source.split(" ")[0] == kind]
+            means = [q.mean for q in self.quality if q.kind == kind]
             if means:
                 return means[0]
         return None
@@ -233,6 +245,7 @@ def quality_by_model(run_dir: Path) -> dict[str, list[QualityStat]]:
             by_model[stat.model].append(
                 QualityStat(
                     source=stat.source,
+                    kind=stat.kind,
                     mean=stat.mean,
                     ci_low=stat.ci_low,
                     ci_high=stat.ci_high,
