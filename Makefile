@@ -59,6 +59,7 @@ lint: $(FULL)
 	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(FULL)
 	$(BIN)/ruff format src tests benchmarks tools

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.store.
 from assay.cli.progress import tqdm_class
 from assay.config import Settings
 from assay.registry import ModelRegistry
-from assay.store import quantize
 from assay.store.download import PullOptions, pull
+from assay.variants import quantize
 
 REPO = "bench/SmolLM2-135M-GGUF"
 FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -12,8 +12,9 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError
+from assay.version import version as _version
 
-__version__ = "0.1.0"
+__version__ = _version()
 
 __all__ = [
     "AssayError",

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import psutil
 from pydantic import BaseModel
 
-from assay import __version__
+from assay.version import version
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
 
@@ -220,7 +220,7 @@ def fingerprint() -> dict[str, Any]:
         "gpus": gpus(),
         "os": platform.platform(),
         "python": sys.version.split()[0],
-        "assay": __version__,
+        "assay": version(),
         "llama_cpp_python": _version("llama-cpp-python"),
         "load_average": list(os.getloadavg()),
     }

@@ -143,7 +143,7 @@ def import_file(
     copy: Annotated[bool, typer.Option("--copy", help="Copy it into assay's cache.")] = False,
 ) -> None:
     """Register a local GGUF file in your models.json (checked by llama.cpp first)."""
-    from assay.store.importer import ImportRequest, import_gguf
+    from assay.variants.importer import ImportRequest, import_gguf
 
     registry = ModelRegistry(Settings())
     caps = tuple(c.strip() for c in capabilities.split(",") if c.strip()) if capabilities else None

@@ -28,7 +28,7 @@ def convert(
     Runtime GenAI (Foundry Local's runtime); needs assay\\[convert]."""
     # The backslash keeps rich's markup from eating "[convert]" in --help.
     from assay.errors import AssayError
-    from assay.store import convert as converter
+    from assay.variants import convert as converter
 
     if to != "onnx":
         raise AssayError(f"unknown target '{to}'; assay converts to: onnx")

@@ -22,7 +22,7 @@ def quantize(
     threads: Annotated[int | None, typer.Option(min=1, help="Default: cores available.")] = None,
 ) -> None:
     """Quantize a cached model into a new variant ALIAS:TYPE, then run it like any other."""
-    from assay.store import quantize as quantizer
+    from assay.variants import quantize as quantizer
 
     settings = Settings()
     registry = ModelRegistry(settings)

@@ -14,7 +14,6 @@ from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from assay import __version__
 from assay.engines import CancelToken, Chunk, LoadedModel
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
@@ -31,6 +30,7 @@ from assay.server.schemas import (
 from assay.server.security import GuardMiddleware, RequestCounter
 from assay.server.settings import ServerSettings
 from assay.server.worker import Job, ModelWorker, QueueFullError
+from assay.version import version
 
 
 def create_app(
@@ -53,7 +53,7 @@ def create_app(
         if on_shutdown is not None:
             on_shutdown()
 
-    app = FastAPI(title="assay", version=__version__, lifespan=lifespan, docs_url=None)
+    app = FastAPI(title="assay", version=version(), lifespan=lifespan, docs_url=None)
     app.state.manager = manager
     app.state.metrics = metrics
     install_error_handlers(app)
@@ -119,7 +119,7 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
     @app.get("/openai/status")
     async def status() -> dict[str, Any]:
         return {
-            "version": __version__,
+            "version": version(),
             "modelDirPath": str(manager.registry.settings.models_dir),
             "loadedModels": [s.name for s in manager.loaded()],
         }
@@ -254,7 +254,7 @@ class _Reply:
             "object": kind,
             "created": self.created,
             "model": self.model,
-            "system_fingerprint": f"assay-{__version__}",
+            "system_fingerprint": f"assay-{version()}",
             "choices": choices,
         }
 

@@ -37,6 +37,7 @@ from assay.store.locate import cached_file, model_path
 from assay.store.records import StoreRecord, now, read_record, write_record
 from assay.store.safety import check_repo_file, check_repo_id, check_revision, contained
 from assay.units import format_bytes
+from assay.version import version
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -249,7 +250,7 @@ def _resolve_remote(resolved: Resolved, options: PullOptions) -> _Remote:
             endpoint=options.endpoint,
             retry_on_errors=True,
             library_name="assay",
-            library_version=_version(),
+            library_version=version(),
         )
     except Exception as exc:
         raise DownloadError(describe_hub_error(exc, resolved, options.endpoint)) from None
@@ -258,18 +259,12 @@ def _resolve_remote(resolved: Resolved, options: PullOptions) -> _Remote:
             f"{urlsplit(url).netloc} answered without an ETag or X-Repo-Commit header; "
             "it does not look like a Hugging Face hub (check HF_ENDPOINT)"
         )
-    headers = build_hf_headers(library_name="assay", library_version=_version())
+    headers = build_hf_headers(library_name="assay", library_version=version())
     headers["Accept-Encoding"] = "identity"
     signed = urlsplit(meta.location).netloc != urlsplit(url).netloc
     if signed:
         headers.pop("authorization", None)  # the token stays with the hub
     return _Remote(meta.location, headers, meta.etag, meta.commit_hash, meta.size, signed)
-
-
-def _version() -> str:
-    from assay import __version__
-
-    return __version__
 
 
 def _lfs_sha256(etag: str) -> str | None:

@@ -11,9 +11,9 @@ from assay.engines.llamacpp import read_gguf_info
 from assay.engines.quantizer import QUANT_TYPES, type_of_file
 from assay.errors import AssayError, ModelFileError
 from assay.registry import ModelRegistry
-from assay.store import quantize
 from assay.store.integrity import is_verified
 from assay.store.records import read_record
+from assay.variants import quantize
 
 
 @pytest.fixture

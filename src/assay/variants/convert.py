@@ -23,10 +23,10 @@ from assay.engines.quantizer import type_of_file
 from assay.errors import AssayError, ModelFileError
 from assay.store.cache import du
 from assay.store.locate import model_path
-from assay.store.quantize import existing_parent, variant_name
 from assay.store.records import StoreRecord, now, write_record
 from assay.store.safety import contained
 from assay.units import format_bytes
+from assay.variants.quantize import existing_parent, variant_name
 
 MODEL_FOLDER = "model"
 

@@ -10,8 +10,8 @@ import pytest
 from assay.config import Settings
 from assay.errors import AssayError, CatalogError, ModelFileError
 from assay.registry import ModelRegistry
-from assay.store.importer import ImportRequest, ImportResult, import_gguf
 from assay.store.integrity import is_verified
+from assay.variants.importer import ImportRequest, ImportResult, import_gguf
 
 
 @pytest.fixture
