@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[Any], timeout_s: float = 30) -> None:
+    """Until GET {url}/models answers; fails if the process exits or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            httpx.get(f"{url}/models", timeout=1)
+            return
+        except httpx.TransportError:
+            assert process.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
 
 
 @contextmanager
@@ -30,14 +44,7 @@ def mock_server(*args: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/models", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "mock server did not start"
-                time.sleep(0.05)
+        wait_until_serving(url, process)
         yield url
     finally:
         process.terminate()

@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.bench.conftest import free_port
+from tests.bench.conftest import free_port, wait_until_serving
 
 ASSAY = [sys.executable, "-m", "assay"]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_adapter"
@@ -95,14 +95,7 @@ def test_a_crash_in_serve_names_the_model(crashy: dict[str, str]) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/models", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.1)
+        wait_until_serving(url, process, timeout_s=60)
         body = {"model": "segfaults", "messages": [{"role": "user", "content": "hi"}]}
         with pytest.raises(httpx.TransportError):
             httpx.post(f"{url}/chat/completions", json=body, timeout=30)
