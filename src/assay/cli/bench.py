@@ -206,9 +206,11 @@ def _progress(console: Console) -> tuple[Progress, BenchHooks, list[Path]]:
 
 
 def _print_result(result: Report, console: Console) -> None:
-    from assay.reports.console import report_table
+    from assay.reports.console import report_tables
 
-    make_console().print(report_table(result))
+    out = make_console()
+    for table in report_tables(result, out.width):
+        out.print(table)
     client = result.client
     if client.saturated:
         console.print(

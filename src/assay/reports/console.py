@@ -1,46 +1,89 @@
-"""The console table of a run's Report: the workshop's shape plus assay's columns."""
+"""The console table of a run's Report: the workshop's shape plus assay's columns.
+
+Its thirteen columns need about 145 characters. On a narrower terminal the same figures come
+in three tables (latency and throughput per model and level; memory, disk and load time per
+model), rather than the terminal wrapping figures inside their cells ("0.81" over "s").
+Figures never wrap; a long model name folds onto a second line.
+"""
 
 from __future__ import annotations
 
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from assay.reports.formatting import latency_cells, status_cell
-from assay.reports.model import Report
+from assay.reports.model import ModelReport, Report
 from assay.units import format_bytes, format_number, format_seconds
 
+COLUMNS = (
+    "Model",
+    "Level",
+    "Avg Latency",
+    "p95",
+    "TPS",
+    "TTFT p50",
+    "TTFT p95",
+    "Decode tok/s",
+    "Req/s",
+    "Peak mem",
+    "Disk",
+    "Load",
+    "Status",
+)
+_LATENCY = ("Model", "Level", "Avg Latency", "p95", "TTFT p50", "TTFT p95")
+_THROUGHPUT = ("Model", "Level", "TPS", "Decode tok/s", "Req/s", "Status")
+_RESOURCES = ("Model", "Peak mem", "Disk", "Load")
 
-def report_table(report: Report) -> Table:
-    table = Table(title=f"assay bench: {report.run_name}", show_edge=False)
-    columns = (
-        "Model",
-        "Level",
-        "Avg Latency",
-        "p95",
-        "TPS",
-        "TTFT p50",
-        "TTFT p95",
-        "Decode tok/s",
-        "Req/s",
-        "Peak mem",
-        "Disk",
-        "Load",
-        "Status",
-    )
+
+def report_tables(report: Report, width: int) -> list[Table]:
+    """One table if it fits `width` characters, else the same figures in three."""
+    rows = [row for model in report.models for row in _rows(model)]
+    title = f"assay bench: {report.run_name}"
+    whole = _table(title, COLUMNS, rows)
+    if _natural_width(whole) <= width:
+        return [whole]
+    per_model = list({row["Model"]: row for row in rows}.values())
+    return [
+        _table(f"{title}: latency", _LATENCY, rows),
+        _table(f"{title}: throughput", _THROUGHPUT, rows),
+        _table(f"{title}: resources", _RESOURCES, per_model),
+    ]
+
+
+def _rows(model: ModelReport) -> list[dict[str, str]]:
+    if not model.levels:
+        empty = dict.fromkeys(COLUMNS, "-")
+        return [{**empty, "Model": model.model, "Status": status_cell(model, None)}]
+    rows = []
+    for level in model.levels:
+        cells = [
+            model.model,
+            level.level,
+            *latency_cells(level),
+            format_number(level.request_throughput, 2),
+            format_bytes(model.peak_rss_bytes),
+            format_bytes(model.disk_bytes),
+            format_seconds(model.load_seconds),
+            status_cell(model, level),
+        ]
+        rows.append(dict(zip(COLUMNS, cells, strict=True)))
+    return rows
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, str]]) -> Table:
+    table = Table(title=title, show_edge=False)
     for column in columns:
         justify = "left" if column in ("Model", "Level", "Status") else "right"
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for model in report.models:
-        if not model.levels:
-            table.add_row(model.model, "-", *["-"] * 10, status_cell(model, None))
-        for level in model.levels:
-            table.add_row(
-                model.model,
-                level.level,
-                *latency_cells(level),
-                format_number(level.request_throughput, 2),
-                format_bytes(model.peak_rss_bytes),
-                format_bytes(model.disk_bytes),
-                format_seconds(model.load_seconds),
-                status_cell(model, level),
-            )
+        if column == "Model":
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*(row[column] for column in columns))
     return table
+
+
+def _natural_width(table: Table) -> int:
+    console = Console(width=10_000)
+    return Measurement.get(console, console.options, table).maximum
