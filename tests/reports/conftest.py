@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from assay.bench.events import ModelEvent
 from assay.bench.prompts import default_prompts
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir, RunMeta
@@ -86,7 +87,7 @@ def make_run(
     for record in records:
         run.append_record(record)
     for model, state in models.items():
-        run.append_progress({"type": "model", "model": model, **state})
+        run.append_progress(ModelEvent.model_validate({"model": model, **state}))
     run.close()
     run.write_summary(summarize(run))
     if scores:
@@ -132,6 +133,8 @@ def ok_state(peak: int = 300_000_000, cpu_seconds: float | None = 12.0) -> dict[
         "memory": {
             "peak_rss_bytes": peak,
             "steady_rss_bytes": peak - 1000,
+            "samples": 10,
+            "source": "pid 1 and children, every 100 ms",
             "cpu_seconds": cpu_seconds,
             "rapl_joules": None,
         },

@@ -6,13 +6,13 @@ before an interruption (Ctrl-C, kill -9) is on disk; a torn last line is dropped
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import BaseModel
 
+from assay.bench.events import ProgressEvent, dump_event, parse_event
 from assay.bench.records import RequestRecord
 from assay.bench.spec import BenchSpec
 from assay.errors import AssayError
@@ -25,6 +25,8 @@ SUMMARY_FILE = "summary.json"
 
 
 class RunMeta(BaseModel):
+    # The run directory's format (bench/events.py); files without one are format 1.
+    format_version: int = 1
     spec: BenchSpec
     started_at: str
     finished_at: str | None = None
@@ -77,9 +79,9 @@ class RunDir:
         assert self._requests is not None
         self._requests.write(record.model_dump_json() + "\n")
 
-    def append_progress(self, entry: dict[str, Any]) -> None:
+    def append_progress(self, event: ProgressEvent) -> None:
         assert self._progress is not None
-        self._progress.write(json.dumps(entry) + "\n")
+        self._progress.write(dump_event(event) + "\n")
 
     def close(self) -> None:
         for fh in (self._requests, self._progress):
@@ -92,8 +94,8 @@ class RunDir:
             RequestRecord.model_validate_json(line) for line in _lines(self.path / REQUESTS_FILE)
         ]
 
-    def progress(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in _lines(self.path / PROGRESS_FILE)]
+    def progress(self) -> list[ProgressEvent]:
+        return [parse_event(line) for line in _lines(self.path / PROGRESS_FILE)]
 
     def write_summary(self, summary: BaseModel) -> None:
         atomic_write_text(self.path / SUMMARY_FILE, summary.model_dump_json(indent=2))

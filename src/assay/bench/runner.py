@@ -13,6 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from assay.bench.events import (
+    FORMAT_VERSION,
+    ClientEvent,
+    LevelEvent,
+    ModelEvent,
+    ModelStartEvent,
+    ModelStatus,
+    StartEvent,
+)
+from assay.bench.events import ModelInfo as EventModelInfo
 from assay.bench.probes import MemorySampler, fingerprint, listening_pid
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir, RunMeta, utc_now
@@ -85,14 +95,11 @@ class BenchRunner:
         self.on_level = on_level or (lambda model, level: None)
         self._zero = time.perf_counter_ns()
         self._done = {r.key for r in run.records()}
-        self._levels_done = {
-            (e["model"], e["level"]) for e in run.progress() if e.get("type") == "level"
-        }
-        self.attempt = 1 + sum(1 for e in run.progress() if e.get("type") == "start")
+        progress = run.progress()
+        self._levels_done = {(e.model, e.level) for e in progress if isinstance(e, LevelEvent)}
+        self.attempt = 1 + sum(1 for e in progress if isinstance(e, StartEvent))
         # Models whose engine crashed the process in an earlier attempt: not tried again.
-        self._crashed = {
-            e["model"] for e in run.progress() if e.get("type") == "model" and e.get("crashed")
-        }
+        self._crashed = {e.model for e in progress if isinstance(e, ModelEvent) and e.crashed}
         self._send_lags_ms: list[float] = []
 
     def clock(self) -> int:
@@ -100,7 +107,7 @@ class BenchRunner:
 
     async def execute(self) -> None:
         """Benchmark every model; one that fails is recorded and the others go on."""
-        self.run.append_progress({"type": "start", "attempt": self.attempt, "at": utc_now()})
+        self.run.append_progress(StartEvent(attempt=self.attempt, at=utc_now()))
         lag = LagMonitor()
         lag.start()
         try:
@@ -110,7 +117,7 @@ class BenchRunner:
             loop_p95 = await lag.stop()
             send_p95 = float(np.percentile(self._send_lags_ms, 95)) if self._send_lags_ms else None
             self.run.append_progress(
-                {"type": "client", "loop_lag_p95_ms": loop_p95, "send_lag_p95_ms": send_p95}
+                ClientEvent(loop_lag_p95_ms=loop_p95, send_lag_p95_ms=send_p95)
             )
 
     def pending(self, model: str) -> int:
@@ -130,49 +137,34 @@ class BenchRunner:
         # says which model was running, and so does the supervising parent's error line.
         load_start = _load()
         self.run.append_progress(
-            {"type": "model_start", "model": model, "at": utc_now(), "load_average": load_start}
+            ModelStartEvent(model=model, at=utc_now(), load_average=load_start)
         )
         note_running(command="bench", model=model, run_dir=str(self.run.path))
         target = self._target(model)
         try:
             info = await target.open()
         except AssayError as exc:
-            self._model_state(model, "failed", error=exc.message)
+            self.run.append_progress(
+                ModelEvent(model=model, status="failed", error=exc.message, at=utc_now())
+            )
             return
         sampler = MemorySampler(info.pid).start()
-        status, error = "ok", None
+        status: ModelStatus = "ok"
         try:
             for level in levels:
                 self.on_level(model, level)
                 await self._level(target, model, level)
-                self.run.append_progress({"type": "level", "model": model, "level": level.name})
+                self.run.append_progress(LevelEvent(model=model, level=level.name))
         except asyncio.CancelledError:
             status = "interrupted"
             raise
         finally:
             memory = sampler.stop()
             await target.close()
-            details = {**asdict(info), "load_average": [load_start, _load()]}
-            self._model_state(model, status, error, details, memory.model_dump())
-
-    def _model_state(
-        self,
-        model: str,
-        status: str,
-        error: str | None = None,
-        info: dict[str, Any] | None = None,
-        memory: dict[str, Any] | None = None,
-    ) -> None:
-        entry = {
-            "type": "model",
-            "model": model,
-            "status": status,
-            "error": error,
-            "info": info or {},
-            "memory": memory or {},
-            "at": utc_now(),
-        }
-        self.run.append_progress(entry)
+            details = EventModelInfo(**asdict(info), load_average=[load_start, _load()])
+            self.run.append_progress(
+                ModelEvent(model=model, status=status, info=details, memory=memory, at=utc_now())
+            )
 
     def _target(self, model: str) -> Target:
         spec = self.spec
@@ -295,4 +287,6 @@ def _key(model: str, level: Level, index: int) -> str:
 
 
 def start_meta(spec: BenchSpec) -> RunMeta:
-    return RunMeta(spec=spec, started_at=utc_now(), environment=fingerprint())
+    return RunMeta(
+        format_version=FORMAT_VERSION, spec=spec, started_at=utc_now(), environment=fingerprint()
+    )

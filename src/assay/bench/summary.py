@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from assay.bench import metrics as m
+from assay.bench.events import ClientEvent, ModelEvent, ProgressEvent
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir
 from assay.bench.spec import plan
@@ -69,10 +70,11 @@ def summarize(run: RunDir) -> Summary:
     for record in records:
         if not record.warmup:
             by_model[record.model][record.level].append(record)
-    states = _model_states(run.progress())
+    progress = run.progress()
+    states = {e.model: e for e in progress if isinstance(e, ModelEvent)}
     summaries = []
     for model in meta.spec.run_names():
-        state = states.get(model, {"status": "not run"})
+        state = states.get(model)
         level_summaries = [
             _level(name, levels[name].kind, levels[name].concurrency, levels[name].rate, recs)
             for name, recs in by_model[model].items()
@@ -81,14 +83,14 @@ def summarize(run: RunDir) -> Summary:
         summaries.append(
             ModelSummary(
                 model=model,
-                status=_status(state.get("status", "not run"), level_summaries),
-                error=state.get("error"),
-                info=state.get("info") or {},
-                memory=state.get("memory") or {},
+                status=_status(state.status if state else "not run", level_summaries),
+                error=state.error if state else None,
+                info=state.info.model_dump() if state else {},
+                memory=state.memory.model_dump() if state and state.memory else {},
                 levels=level_summaries,
             )
         )
-    return Summary(models=summaries, client=_client(run.progress(), records))
+    return Summary(models=summaries, client=_client(progress, records))
 
 
 def _latest_attempt(records: list[RequestRecord]) -> list[RequestRecord]:
@@ -97,14 +99,6 @@ def _latest_attempt(records: list[RequestRecord]) -> list[RequestRecord]:
         key = (r.model, r.level)
         latest[key] = max(latest.get(key, 0), r.attempt)
     return [r for r in records if r.attempt == latest[(r.model, r.level)]]
-
-
-def _model_states(progress: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    states: dict[str, dict[str, Any]] = {}
-    for entry in progress:
-        if entry.get("type") == "model":
-            states[entry["model"]] = entry
-    return states
 
 
 def _status(status: str, levels: list[LevelSummary]) -> str:
@@ -147,11 +141,11 @@ def _level(
     )
 
 
-def _client(progress: list[dict[str, Any]], records: list[RequestRecord]) -> ClientSummary:
+def _client(progress: list[ProgressEvent], records: list[RequestRecord]) -> ClientSummary:
     delays = m.stats(r.send_delay_ns / 1e6 for r in records if r.send_delay_ns is not None)
-    lags = [e for e in progress if e.get("type") == "client"]
-    loop = max((e.get("loop_lag_p95_ms") or 0.0 for e in lags), default=None)
-    send = max((e.get("send_lag_p95_ms") or 0.0 for e in lags), default=None)
+    lags = [e for e in progress if isinstance(e, ClientEvent)]
+    loop = max((e.loop_lag_p95_ms or 0.0 for e in lags), default=None)
+    send = max((e.send_lag_p95_ms or 0.0 for e in lags), default=None)
     return ClientSummary(
         loop_lag_p95_ms=loop,
         send_lag_p95_ms=send,

@@ -174,20 +174,13 @@ def _report_crash(number: int, note: dict[str, str], frame: str, log: Path | Non
 
 def _record_bench_crash(run_dir: Path, model: str, signal_text: str) -> None:
     """A 'model' progress event marking the model failed: resume skips it and goes on."""
+    from assay.bench.events import ModelEvent
     from assay.bench.rundir import RunDir, utc_now
 
     run = RunDir(run_dir)
     run.open_for_append()  # drops a line the crash tore in half
+    error = f"engine crashed: {signal_text}"
     run.append_progress(
-        {
-            "type": "model",
-            "model": model,
-            "status": "failed",
-            "error": f"engine crashed: {signal_text}",
-            "crashed": True,
-            "info": {},
-            "memory": {},
-            "at": utc_now(),
-        }
+        ModelEvent(model=model, status="failed", error=error, crashed=True, at=utc_now())
     )
     run.close()
