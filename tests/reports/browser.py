@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -52,7 +55,8 @@ def load_page(url: str, expressions: dict[str, str], timeout: float = 60) -> Pag
     binary = chromium_path()
     assert binary is not None, "chromium is not installed"
     port = _free_port()
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes can still be writing to the profile as it is removed.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 binary,
@@ -63,11 +67,13 @@ def load_page(url: str, expressions: dict[str, str], timeout: float = 60) -> Pag
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its zygote and renderers: one group to end together
         )
         try:
             return asyncio.run(asyncio.wait_for(_drive(port, url, expressions), timeout))
         finally:
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             process.wait(10)
 
 

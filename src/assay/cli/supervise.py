@@ -8,10 +8,10 @@ child notes it before each model starts), where the native stack went (faulthand
 what to do. A benchmark then goes on: the crash is recorded as that model's failure in the
 run directory, and the run resumes with the models after it.
 
-Signals: SIGTERM, SIGHUP and SIGQUIT are passed on to the child. SIGINT is passed on only
-when another process sent it (kill), not when the terminal did: a terminal's Ctrl-C reaches
-the whole foreground process group, the child included, so passing it on would send it twice.
-The child dies with its parent (PR_SET_PDEATHSIG), so `kill -9` of the parent leaves no orphan.
+Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the child when another process
+sent them (kill), not when the terminal did: a terminal's Ctrl-C reaches the whole
+foreground process group, the child included, so passing it on would send it twice. The
+child dies with its parent (PR_SET_PDEATHSIG), so `kill -9` of the parent leaves no orphan.
 
 Only the standard library and assay.crash_context here: this runs before the CLI is imported.
 """
@@ -103,8 +103,8 @@ def _run_child(argv: list[str], context: Path) -> tuple[int, set[int]]:
             info = signal.sigtimedwait(_WATCHED, 0.5)
             if info is not None and info.si_signo != signal.SIGCHLD:
                 forwarded.add(info.si_signo)
-                from_terminal = info.si_signo == signal.SIGINT and info.si_code == _SI_KERNEL
-                if not from_terminal:
+                # A terminal's Ctrl-C, Ctrl-\ or hang-up reached the child's group already.
+                if info.si_code != _SI_KERNEL:
                     with contextlib.suppress(ProcessLookupError):
                         child.send_signal(info.si_signo)
             code = child.poll()
@@ -123,7 +123,7 @@ def _read_context(path: Path) -> dict[str, str]:
 
 
 def _stack_summary(path: Path) -> str:
-    """The innermost assay or llama_cpp frame of the crashed thread, from faulthandler."""
+    """The innermost frame of the crashed thread (faulthandler prints it first)."""
     try:
         lines = path.read_text().splitlines()
     except OSError:
