@@ -6,7 +6,7 @@ import math
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,7 +66,7 @@ def _read_fields(path: Path) -> list[str]:
 class Settings(BaseSettings):
     """assay's settings; every field can be set as ASSAY_<NAME> in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="ASSAY_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", frozen=True, populate_by_name=True)
 
     home: Path = Field(
         default_factory=_default_home,
@@ -91,6 +91,27 @@ class Settings(BaseSettings):
     max_default_context: int = Field(
         default=4096, ge=64, description="Cap on the default context window."
     )
+    api_key: str | None = Field(
+        default=None,
+        description="Bearer key: required from clients by `assay serve`, sent by `assay bench`, "
+        "`assay score --judge URL` and Manager.",
+    )
+    endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FOUNDRY_LOCAL_ENDPOINT", "ASSAY_ENDPOINT"),
+        description="`assay bench`'s default --endpoint (FOUNDRY_LOCAL_ENDPOINT, the "
+        "workshop's name, wins over ASSAY_ENDPOINT).",
+    )
+    bench_models: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BENCH_MODELS", "ASSAY_BENCH_MODELS"),
+        description="`assay bench`'s default --models, comma-separated (the workshop's name).",
+    )
+    bench_stream: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("BENCH_STREAM", "ASSAY_BENCH_STREAM"),
+        description="`assay bench` streams unless --no-stream (BENCH_STREAM=0 turns it off).",
+    )
 
     @property
     def models_dir(self) -> Path:
@@ -102,3 +123,12 @@ class Settings(BaseSettings):
 
     def effective_threads(self) -> int:
         return self.threads or available_cores()
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line for a bad environment variable: which, what it holds, and the fix."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    # A field read under an alias reports the alias (BENCH_STREAM); others their name.
+    name = field if field.isupper() else f"ASSAY_{field.upper()}"
+    return f"{name}={error.get('input')!r} is not valid: {error['msg']}; fix it or unset it"

@@ -181,7 +181,7 @@ class Manager:
     ) -> None:
         self._settings = settings or Settings()
         self._registry = ModelRegistry(self._settings)
-        self._api_key = api_key or os.environ.get("ASSAY_API_KEY")
+        self._api_key = api_key or self._settings.api_key
         self._timeout = timeout
         self._server: _Server | None = None
         if bootstrap:

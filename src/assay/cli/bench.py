@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +17,9 @@ from rich.progress import (
 )
 
 from assay.cli.output import make_console
+from assay.config import Settings
 from assay.errors import AssayError
+from assay.registry import ModelRegistry
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,17 +35,6 @@ DEFAULT_MODELS = "smollm2-135m,gemma3-270m"
 
 def _csv(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-
-def _stream_default() -> bool:
-    value = os.environ.get("BENCH_STREAM")
-    if value is None:
-        return True
-    if value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise AssayError(f"BENCH_STREAM={value!r}: use 1 or 0")
 
 
 def bench(
@@ -111,13 +101,15 @@ def bench(
     from assay import api
     from assay.reports.render import parse_formats
 
-    key = api_key or os.environ.get("ASSAY_API_KEY")
+    settings = Settings()  # once; the registry built from it is passed down too
+    registry = ModelRegistry(settings)
+    key = api_key or settings.api_key
     formats = parse_formats(report) if report else []
     console = make_console(stderr=True)
     spec = None
     if resume is None:
         spec = api.bench_spec(
-            _csv(models or os.environ.get("BENCH_MODELS") or DEFAULT_MODELS),
+            _csv(models or settings.bench_models or DEFAULT_MODELS),
             prompts=prompts,
             name=name,
             rounds=rounds,
@@ -125,13 +117,11 @@ def bench(
             max_tokens=max_tokens,
             temperature=temperature,
             seed=seed,
-            stream=_stream_default() if stream is None else stream,
+            stream=settings.bench_stream if stream is None else stream,
             threads=threads,
             context_size=ctx,
             devices=_devices(device),
-            endpoint=endpoint
-            or os.environ.get("FOUNDRY_LOCAL_ENDPOINT")
-            or os.environ.get("ASSAY_ENDPOINT"),
+            endpoint=endpoint or settings.endpoint,
             concurrency=[_positive(c) for c in _csv(concurrency)],
             requests=requests,
             duration_s=duration,
@@ -139,14 +129,14 @@ def bench(
             allow_prefix_cache=allow_prefix_cache,
             timeout_s=timeout,
         )
-        api.check_models(spec)  # bad input fails here, before the progress display starts
+        api.check_models(spec, registry)  # bad input fails here, before the progress display starts
     progress, hooks, started = _progress(console)
     try:
         with progress:
             if spec is None:
-                result = api.resume(resume, api_key=key, hooks=hooks)  # type: ignore[arg-type]
+                result = api.resume(resume, api_key=key, settings=settings, hooks=hooks)  # type: ignore[arg-type]
             else:
-                result = api.run_spec(spec, out=out, api_key=key, hooks=hooks)
+                result = api.run_spec(spec, out=out, api_key=key, settings=settings, hooks=hooks)
     except KeyboardInterrupt:
         where = started[0] if started else "the run directory"
         console.print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from assay.cli import (
     bench,
@@ -21,6 +22,7 @@ from assay.cli import (
     serve,
     supervise,
 )
+from assay.config import settings_error
 from assay.errors import AssayError
 
 app = typer.Typer(
@@ -54,3 +56,8 @@ def main() -> None:
     except AssayError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        print(f"error: {settings_error(exc)}", file=sys.stderr)  # a bad ASSAY_* variable
+        sys.exit(2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from assay.bench.rundir import RunDir
 from assay.cli.output import make_console
+from assay.config import Settings
 from assay.errors import AssayError
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def score(
             result = api.score(
                 run_dir, rules=rules, annotate=annotate, blind=blind, seed=seed,
                 import_file=import_file, judge=judge, judge_model=judge_model, pairwise=pair,
-                api_key=api_key or os.environ.get("ASSAY_API_KEY"), timeout=timeout,
+                api_key=api_key or Settings().api_key, timeout=timeout,
                 progress=start,
             )  # fmt: skip
         except KeyboardInterrupt:

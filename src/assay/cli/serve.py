@@ -48,6 +48,7 @@ def serve(
 
     from assay.server.app import create_app
 
+    app_settings = Settings()  # once: the registry below and the API key come from it
     settings = ServerSettings(
         host=host,
         port=port,
@@ -61,12 +62,12 @@ def serve(
         ttl=ttl,
         max_loaded=max_loaded,
         max_queue=max_queue,
-        api_key=api_key or os.environ.get("ASSAY_API_KEY") or None,
+        api_key=api_key or app_settings.api_key or None,
         cors_origins=tuple(cors_origin or ()),
         allowed_hosts=tuple(allowed_host or ()),
         memory_budget_bytes=memory_budget,
     )
-    registry = ModelRegistry(Settings())
+    registry = ModelRegistry(app_settings)
     for name in settings.models:
         registry.resolve(name)  # an unknown name fails now, not on the first request
     registry.load_options(device=settings.device)  # --device gpu without a GPU fails now
