@@ -6,7 +6,8 @@
 #   bash benchmarks/gpu_check.sh [OUT_DIR]     (default: runs/)
 #
 # Needs nvidia-smi and nvcc (the CUDA toolkit). The CUDA build compiles for this machine's
-# GPU only (CMAKE_CUDA_ARCHITECTURES=native): about 10 minutes on 16 cores.
+# GPU only (CMAKE_CUDA_ARCHITECTURES from nvidia-smi, e.g. 90 for an H200): about 10 minutes
+# on 16 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs}"

@@ -85,6 +85,24 @@ def gpu_present() -> bool:
     return out.returncode == 0 and "GPU" in out.stdout
 
 
+def cuda_architectures() -> str:
+    """'90' for an H100/H200 (compute capability 9.0), from nvidia-smi; else CMake's 'native'
+    (which needs CMake 3.24 or newer)."""
+    smi = shutil.which("nvidia-smi")
+    try:
+        out = subprocess.run(
+            [smi or "nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "native"
+    caps = sorted({line.strip().replace(".", "") for line in out.stdout.splitlines()})
+    caps = [cap for cap in caps if cap.isdigit()]
+    return ";".join(caps) if out.returncode == 0 and caps else "native"
+
+
 def compiler_id() -> str:
     cc = os.environ.get("CC", "cc")
     try:
@@ -102,8 +120,8 @@ def plan(gpu: str) -> dict[str, object]:
         raise SystemExit("install_engine: GPU=on but no nvcc found; install the CUDA toolkit")
     if use_cuda:
         cmake_args.append("-DGGML_CUDA=on")
-        # This machine's GPU only: all architectures would take several times as long.
-        cmake_args.append("-DCMAKE_CUDA_ARCHITECTURES=native")
+        # This machine's GPUs only: all architectures would take several times as long.
+        cmake_args.append(f"-DCMAKE_CUDA_ARCHITECTURES={cuda_architectures()}")
         if nvcc:
             cmake_args.append(f"-DCMAKE_CUDA_COMPILER={nvcc}")
     cflags = " ".join(filter(None, [os.environ.get("CFLAGS", ""), NO_AMX]))
