@@ -48,7 +48,7 @@ class LevelEvent(_Event):
     level: str
 
 
-class ModelInfo(BaseModel):
+class ModelRunInfo(BaseModel):
     """What the target said about the loaded model (None where an endpoint cannot say)."""
 
     model_config = ConfigDict(frozen=True)
@@ -75,7 +75,7 @@ class ModelEvent(_Event):
     error: str | None = None
     # The engine killed the process (a signal); a resumed run does not try the model again.
     crashed: bool = False
-    info: ModelInfo = ModelInfo()
+    info: ModelRunInfo = ModelRunInfo()
     memory: MemoryReport | None = None
     at: str | None = None
 

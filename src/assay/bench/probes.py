@@ -9,7 +9,6 @@ import statistics
 import sys
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,7 +16,7 @@ from urllib.parse import urlparse
 import psutil
 from pydantic import BaseModel
 
-from assay.version import version
+from assay.version import installed_version, version
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
 
@@ -198,13 +197,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def fingerprint() -> dict[str, Any]:
     """The machine and software a run measured, so runs can be compared honestly."""
     try:
@@ -221,6 +213,6 @@ def fingerprint() -> dict[str, Any]:
         "os": platform.platform(),
         "python": sys.version.split()[0],
         "assay": version(),
-        "llama_cpp_python": _version("llama-cpp-python"),
+        "llama_cpp_python": installed_version("llama-cpp-python"),
         "load_average": list(os.getloadavg()),
     }

@@ -18,11 +18,11 @@ from assay.bench.events import (
     ClientEvent,
     LevelEvent,
     ModelEvent,
+    ModelRunInfo,
     ModelStartEvent,
     ModelStatus,
     StartEvent,
 )
-from assay.bench.events import ModelInfo as EventModelInfo
 from assay.bench.probes import MemorySampler, fingerprint, listening_pid
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir, RunMeta, utc_now
@@ -161,7 +161,7 @@ class BenchRunner:
         finally:
             memory = sampler.stop()
             await target.close()
-            details = EventModelInfo(**asdict(info), load_average=[load_start, _load()])
+            details = ModelRunInfo(**asdict(info), load_average=[load_start, _load()])
             self.run.append_progress(
                 ModelEvent(model=model, status=status, info=details, memory=memory, at=utc_now())
             )

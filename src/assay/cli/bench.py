@@ -101,7 +101,7 @@ def bench(
     from assay import api
     from assay.reports.render import parse_formats
 
-    settings = Settings()  # once; the registry built from it is passed down too
+    settings = Settings()  # once, passed down; the registry checks the names up front
     registry = ModelRegistry(settings)
     key = api_key or settings.api_key
     formats = parse_formats(report) if report else []

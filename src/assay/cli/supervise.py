@@ -13,7 +13,8 @@ sent them (kill), not when the terminal did: a terminal's Ctrl-C reaches the who
 foreground process group, the child included, so passing it on would send it twice. The
 child dies with its parent (PR_SET_PDEATHSIG), so `kill -9` of the parent leaves no orphan.
 
-Only the standard library and assay.crash_context here: this runs before the CLI is imported.
+Only the standard library, assay.crash_context and assay.doctor.smoke (itself stdlib only)
+here: this runs before the CLI is imported.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import IO
 
 from assay.crash_context import CRASH_CONTEXT_ENV, SUPERVISED_ENV, crash_context_path
+from assay.doctor.smoke import signal_name
 
 SUPERVISED_COMMANDS = {"bench", "run", "serve"}
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -85,7 +87,7 @@ def supervise(argv: list[str]) -> int:
         attempts += 1
         if note.get("command") != "bench" or not run_dir or attempts > 20:
             return 128 - code
-        _record_bench_crash(Path(run_dir), note.get("model", "?"), _describe(-code))
+        _record_bench_crash(Path(run_dir), note.get("model", "?"), signal_name(code))
         print(f"assay: resuming {run_dir} with the next model", file=sys.stderr, flush=True)
         argv = [*argv, "--resume", run_dir]
 
@@ -147,15 +149,6 @@ def _keep_stack(stack: Path, note: dict[str, str]) -> Path | None:
     return None
 
 
-def _describe(number: int) -> str:
-    try:
-        sig = signal.Signals(number)
-    except ValueError:
-        return f"signal {number}"
-    text = (signal.strsignal(sig) or "").lower()
-    return f"{sig.name} ({text})" if text else sig.name
-
-
 def _report_crash(number: int, note: dict[str, str], frame: str, log: Path | None) -> None:
     what = f" while running {note['model']}" if note.get("model") else ""
     where = f"; native stack: {log}" if log else ""
@@ -166,7 +159,7 @@ def _report_crash(number: int, note: dict[str, str], frame: str, log: Path | Non
     else:
         fix = "check the engine build with 'assay doctor' (fix: make engine)"
     print(
-        f"error: the engine crashed: {_describe(number)}{what}{where}; {fix}",
+        f"error: the engine crashed: {signal_name(-number)}{what}{where}; {fix}",
         file=sys.stderr,
         flush=True,
     )

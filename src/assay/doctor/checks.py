@@ -13,7 +13,6 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel
 from assay.config import Settings, available_cores, cgroup_cpu_quota
 from assay.doctor.smoke import run_smoke
 from assay.engines.threads import OthersLoad
+from assay.version import installed_version
 
 Status = Literal["ok", "warn", "fail"]
 _GIB = 1024**3
@@ -50,13 +50,6 @@ class Doctor(BaseModel):
     @property
     def failed(self) -> bool:
         return any(c.status == "fail" for c in self.checks)
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _cpu_flags() -> set[str]:
@@ -97,7 +90,7 @@ def system_info() -> dict[str, str]:
 
 
 def check_engine_build(record_path: Path | None = None) -> list[Check]:
-    version = _version("llama-cpp-python")
+    version = installed_version("llama-cpp-python")
     if version is None:
         fix = "run 'make engine' (or: pip install llama-cpp-python)"
         return [
@@ -167,7 +160,7 @@ def check_gpu() -> Check:
     from assay.bench.probes import gpus
 
     found = gpus()
-    info = system_info() if _version("llama-cpp-python") else {}
+    info = system_info() if installed_version("llama-cpp-python") else {}
     cuda_build = any(k.startswith(("CUDA", "CUBLAS")) for k in info)
     if not found:
         return Check(name="gpu", status="ok", detail="no NVIDIA GPU found (NVML): CPU only")
@@ -236,11 +229,11 @@ def check_resources(settings: Settings) -> list[Check]:
 
 def check_versions() -> Check:
     parts = [
-        f"assay {_version('assay') or '?'}",
+        f"assay {installed_version('assay') or '?'}",
         f"python {platform.python_version()}",
-        f"llama-cpp-python {_version('llama-cpp-python') or 'missing'}",
+        f"llama-cpp-python {installed_version('llama-cpp-python') or 'missing'}",
     ]
-    extras = [name for name, dist in _EXTRAS.items() if _version(dist)]
+    extras = [name for name, dist in _EXTRAS.items() if installed_version(dist)]
     missing = [name for name in _EXTRAS if name not in extras]
     detail = "; ".join(parts) + f"; extras: {', '.join(extras) or 'none'}"
     if missing:
