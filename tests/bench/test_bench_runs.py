@@ -128,7 +128,10 @@ def test_env_vars_and_an_open_loop_rate(tmp_path: Path) -> None:
     assert level["requests"] == 40 and level["errors"] == 0
     assert level["ttft_s"] is None  # not streamed: no first-token time
     assert 20 < level["request_throughput"] < 80
-    assert summary(path)["client"]["send_lag_p95_ms"] < 5
+    # The schedule is kept: a send is late by well under the 20 ms gap between arrivals (a
+    # client that fell behind would be late by a growing multiple of it). On 2 shared cores
+    # one preemption can cost 5 ms, so the bound is half the gap, not a tight figure.
+    assert summary(path)["client"]["send_lag_p95_ms"] < 10
 
 
 def test_memory_is_unknown_for_a_remote_endpoint_never_zero(tmp_path: Path) -> None:
