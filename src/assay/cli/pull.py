@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Annotated
 
@@ -20,7 +21,7 @@ def pull(model: Annotated[str, typer.Argument(help="ALIAS or ALIAS:VARIANT")]) -
 
     from assay.store.download import PullOptions, pull
 
-    hf_logging.set_verbosity_error()  # assay reports retries and errors itself, in one line
+    hf_logging.set_verbosity(logging.ERROR)  # assay reports retries and errors itself, in one line
     registry = ModelRegistry(Settings())
     resolved = registry.resolve(model)
     err = make_console(stderr=True)

@@ -273,7 +273,10 @@ class BatchScheduler:
         """The same chain llama-cpp-python's Llama.generate builds, per sequence."""
         lib = self._lib
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
-        add = lambda sampler: lib.llama_sampler_chain_add(chain, sampler)  # noqa: E731
+
+        def add(sampler: Any) -> None:
+            lib.llama_sampler_chain_add(chain, sampler)
+
         add(lib.llama_sampler_init_penalties(self._n_vocab, 64, params.repeat_penalty, 0.0, 0.0))
         if params.grammar is not None:
             grammar = lib.llama_sampler_init_grammar(

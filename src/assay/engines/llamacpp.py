@@ -73,11 +73,10 @@ def _llama_cpp() -> Any:
 @functools.cache
 def _silent_log_callback(llama_cpp: Any) -> Any:
     # Cached: the ctypes callback must outlive the call, or llama.cpp calls freed memory.
-    @llama_cpp.llama_log_callback
     def ignore(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         return None
 
-    return ignore
+    return llama_cpp.llama_log_callback(ignore)
 
 
 def read_gguf_info(path: Path) -> GgufInfo:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells, millis, number, seconds
+from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells
 from assay.reports.model import ModelReport, Report
 from assay.units import format_bytes
+from assay.units import format_millis as millis
+from assay.units import format_number as number
+from assay.units import format_seconds as seconds
 
 
 def _table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> list[str]:

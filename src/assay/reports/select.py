@@ -120,7 +120,7 @@ class Constraints:
 
     def failures(self, r: ModelReport) -> list[str]:
         out: list[str] = []
-        checks = (
+        checks: tuple[tuple[float | None, float | None, str, Callable[[float], str], bool], ...] = (
             (
                 self.max_p95_s,
                 _headline(r, "e2e_s", "p95"),

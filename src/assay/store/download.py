@@ -235,7 +235,7 @@ def _download(target: Path, resolved: Resolved, options: PullOptions) -> PullRes
 def _resolve_remote(resolved: Resolved, options: PullOptions) -> _Remote:
     """HEAD the file on the hub: where to GET it, its ETag, commit and size."""
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.utils import build_hf_headers
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
     variant = resolved.variant
     assert variant.repo is not None and variant.file is not None
