@@ -12,9 +12,6 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError
-from assay.version import version as _version
-
-__version__ = _version()
 
 __all__ = [
     "AssayError",
@@ -50,6 +47,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    __version__: str
     from assay.api import (
         BenchHooks,
         ScoreResult,
@@ -81,6 +79,10 @@ sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # package metadata takes tens of milliseconds to read
+        from assay.version import version
+
+        return version()
     if name in _LAZY:
         import importlib
 

@@ -40,6 +40,36 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
 def test_help_does_not_import_the_engine() -> None:
     code = "import sys; import assay.cli.main; assert 'llama_cpp' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_top_level_help_loads_no_command_module() -> None:
+    # `assay --help` lists the commands from cli/main.COMMANDS: no command module, no pydantic,
+    # no registry is imported (benchmarks/cli_startup.py measures what that saves).
+    code = (
+        "import sys\n"
+        "from assay.cli.main import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit as exit:\n    assert exit.code == 0\n"
+        "prefixes = ('assay.cli.', 'pydantic', 'assay.registry', 'assay.config')\n"
+        "loaded = [m for m in sys.modules if m.startswith(prefixes) and m != 'assay.cli.main']\n"
+        "assert loaded == [], loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "bench" in result.stdout and "Did you mean" not in result.stdout
+
+
+def test_the_listing_says_what_each_command_says_of_itself() -> None:
+    from assay.cli.main import COMMANDS, load_command
+
+    for name, (_, line) in COMMANDS.items():
+        command = load_command(name)
+        first_paragraph = " ".join((command.help or "").split("\n\n")[0].split())
+        assert first_paragraph == " ".join(line.split()), name
+
+
+def test_a_misspelt_command_gets_a_suggestion() -> None:
+    result = assay("bnch")
+    assert result.returncode == 2 and "Did you mean 'bench'?" in result.stderr
     result = assay("--help")
     assert result.returncode == 0
     for command in ("run", "models"):

@@ -18,7 +18,9 @@ from assay.registry import ModelRegistry
 from assay.store.cache import CacheEntry, scan
 from assay.units import format_bytes
 
-app = typer.Typer(help="See, check and clean assay's model cache.", no_args_is_help=True)
+app = typer.Typer(
+    help="See, check and clean assay's model cache.", no_args_is_help=True, add_completion=False
+)
 
 
 @app.command("list")

@@ -18,7 +18,9 @@ from assay.registry import ModelRegistry
 from assay.store.locate import FOLDER_ENGINES
 from assay.units import format_bytes, format_count
 
-app = typer.Typer(help="List and inspect the model catalog.", no_args_is_help=True)
+app = typer.Typer(
+    help="List and inspect the model catalog.", no_args_is_help=True, add_completion=False
+)
 
 _FILTER_KEYS = ("alias", "variant", "engine", "device", "license", "capability", "cached", "family")
 
