@@ -17,7 +17,7 @@ from rich.table import Table
 
 from assay.bench.prompts import default_prompts
 from assay.config import Settings
-from assay.engines import LoadOptions, Message, SamplingParams, collect
+from assay.engines import LoadedModel, LoadOptions, Message, SamplingParams, collect
 from assay.registry import ModelRegistry
 
 EXTRA = [
@@ -28,14 +28,14 @@ EXTRA = [
 ]
 
 
-def first_difference(registry_model: object, a: str, b: str) -> int | None:
+def first_difference(model: LoadedModel, a: str, b: str) -> int | None:
     """Index of the first differing token of two texts, or None when they are equal."""
     if a == b:
         return None
     common = 0
     while common < min(len(a), len(b)) and a[common] == b[common]:
         common += 1
-    return registry_model.count_tokens(a[:common])  # type: ignore[attr-defined]
+    return model.count_tokens(a[:common])
 
 
 def main() -> None:
@@ -49,8 +49,8 @@ def main() -> None:
     questions = [p.prompt for p in default_prompts()] + EXTRA
     params = SamplingParams(temperature=0.0, max_tokens=args.tokens)
 
-    def ask(model: object, question: str) -> str:
-        return collect(model.chat([Message("user", question)], params))[0]  # type: ignore[attr-defined]
+    def ask(model: LoadedModel, question: str) -> str:
+        return collect(model.chat([Message("user", question)], params))[0]
 
     alone_model = registry.load(args.model, LoadOptions(context_size=2048)).model
     alone = [ask(alone_model, q) for q in questions]
@@ -79,12 +79,12 @@ def main() -> None:
                   f"{args.slots} slots, {args.tokens} greedy tokens")  # fmt: skip
     for column in ("answers", "identical to alone", "diverged", "first different token"):
         table.add_column(column, justify="right")
-    where = (
+    spread = (
         f"median {statistics.median(flips):.0f}, min {min(flips)}, max {max(flips)}"
         if flips
         else "-"
     )
-    table.add_row(str(runs), str(runs - len(flips)), str(len(flips)), where)
+    table.add_row(str(runs), str(runs - len(flips)), str(len(flips)), spread)
     Console(width=160).print(table)
 
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -53,7 +54,9 @@ def servers(args: argparse.Namespace, gguf: Path) -> dict[str, list[str]]:
     return configs
 
 
-def run_bench(url: str, model: str, args: argparse.Namespace, out: Path) -> dict[int, dict]:
+def run_bench(
+    url: str, model: str, args: argparse.Namespace, out: Path
+) -> dict[int, dict[str, Any]]:
     out.mkdir(parents=True)
     command = [
         sys.executable, "-m", "assay", "bench", "--endpoint", f"{url}/v1", "--models", model,
@@ -87,7 +90,9 @@ def main() -> None:
     registry = ModelRegistry(Settings())
     gguf = registry.path(registry.resolve(args.model))
     configs = {k: v for k, v in servers(args, gguf).items() if not args.only or args.only in k}
-    results: dict[str, dict[int, list[dict]]] = {name: {n: [] for n in LEVELS} for name in configs}
+    results: dict[str, dict[int, list[dict[str, Any]]]] = {
+        name: {n: [] for n in LEVELS} for name in configs
+    }
     work = Path(tempfile.mkdtemp(prefix="assay-batching-"))
     for round_ in range(args.rounds):
         for name, command in configs.items():
@@ -100,7 +105,9 @@ def main() -> None:
     show(results, args, gguf)
 
 
-def show(results: dict[str, dict[int, list[dict]]], args: argparse.Namespace, gguf: Path) -> None:
+def show(
+    results: dict[str, dict[int, list[dict[str, Any]]]], args: argparse.Namespace, gguf: Path
+) -> None:
     table = Table(
         title=f"{args.model} ({gguf.name}), {args.threads} threads, {args.ctx} ctx per slot, "
         f"{args.max_tokens} tokens, {args.requests} requests per level, median of "

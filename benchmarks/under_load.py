@@ -118,8 +118,12 @@ def main() -> None:
             )
         for run in paths.values():  # warm-up
             run()
-        results = {(p, c): [] for p in paths for c in ("quiet", "busy")}
-        threads_seen = {(p, c): set() for p in paths for c in ("quiet", "busy")}
+        results: dict[tuple[str, str], list[float]] = {
+            (p, c): [] for p in paths for c in ("quiet", "busy")
+        }
+        threads_seen: dict[tuple[str, str], set[str]] = {
+            (p, c): set() for p in paths for c in ("quiet", "busy")
+        }
         names = list(paths)
         for round_ in range(args.rounds):
             order = names[round_ % len(names) :] + names[: round_ % len(names)]

@@ -23,7 +23,7 @@ EXTRA_MODULES = {
 def _closure(requirements: list[str]) -> set[str]:
     """Distributions installed by these requirements, their extras and dependencies."""
     seen: set[str] = set()
-    todo = [(Requirement(r), set()) for r in requirements]
+    todo: list[tuple[Requirement, set[str]]] = [(Requirement(r), set()) for r in requirements]
     while todo:
         req, _ = todo.pop()
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -34,11 +35,11 @@ def run_dir(out: Path) -> Path:
     return path
 
 
-def summary(path: Path) -> dict:
-    return json.loads((path / "summary.json").read_text())
+def summary(path: Path) -> dict[str, Any]:
+    return cast("dict[str, Any]", json.loads((path / "summary.json").read_text()))
 
 
-def levels(path: Path, model_index: int = 0) -> dict[str, dict]:
+def levels(path: Path, model_index: int = 0) -> dict[str, dict[str, Any]]:
     return {lv["level"]: lv for lv in summary(path)["models"][model_index]["levels"]}
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_a_bad_device_list_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--device takes cpu, gpu or auto" in result.stderr
 
 
-def _run_devices(tmp_path: Path, devices: str) -> dict[str, dict]:
+def _run_devices(tmp_path: Path, devices: str) -> dict[str, dict[str, Any]]:
     result = assay(
         "bench",
         "--models",

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
         assert needle in lines[0], lines[0]
 
 
-def score_rows(run: Path) -> list[dict]:
+def score_rows(run: Path) -> list[dict[str, Any]]:
     path = run / "scores.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 

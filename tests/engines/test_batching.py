@@ -3,6 +3,7 @@ own text, limits, cancellation and context, and free their slots."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -71,25 +72,25 @@ def test_side_by_side_each_sequence_keeps_its_own_text(
     batched: LoadedModel, smollm: LoadedModel
 ) -> None:
     solo = [collect(smollm.complete(p, GREEDY))[0] for p in COUNTING]
+
+    def text_of(prompt: str) -> str:
+        return collect(batched.complete(prompt, GREEDY))[0]
+
     for _ in range(2):
-        side_by_side = together(
-            [lambda p=p: collect(batched.complete(p, GREEDY))[0] for p in COUNTING]
-        )
+        side_by_side = together([functools.partial(text_of, p) for p in COUNTING])
         assert side_by_side == solo
 
 
 def test_mixed_max_tokens_and_per_request_sampling(batched: LoadedModel) -> None:
     limits = [3, 9, 27]
-    finals: list[Chunk] = [
-        result[1]
-        for result in together(
-            [
-                lambda n=n: collect(
-                    batched.complete("1, 2, 3,", SamplingParams(temperature=0, max_tokens=n))
-                )
-                for n in limits
-            ]
+
+    def count_up_to(limit: int) -> tuple[str, Chunk]:
+        return collect(
+            batched.complete("1, 2, 3,", SamplingParams(temperature=0, max_tokens=limit))
         )
+
+    finals: list[Chunk] = [
+        result[1] for result in together([functools.partial(count_up_to, n) for n in limits])
     ]
     assert [f.usage.completion_tokens for f in finals if f.usage] == limits
     assert all(f.finish_reason == "length" for f in finals)

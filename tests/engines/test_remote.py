@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import openai
 import pytest
 
+from assay.catalog import ModelEntry, Variant
 from assay.config import Settings
 from assay.engines import Message, SamplingParams, collect
 from assay.errors import ModelFileError
@@ -23,7 +25,7 @@ from tests.server.conftest import running_server
 pytestmark = pytest.mark.slow
 
 
-def registry_with(tmp_path: Path, entries: dict[str, dict[str, object]]) -> ModelRegistry:
+def registry_with(tmp_path: Path, entries: Mapping[str, Mapping[str, object]]) -> ModelRegistry:
     models = tmp_path / "models.json"
     models.write_text(json.dumps(entries))
     return ModelRegistry(Settings(models_file=models))
@@ -63,7 +65,7 @@ def test_an_upstream_streams_through_assay_and_serve_proxies_it(tmp_path: Path) 
         model.close()
 
 
-def _entry(registry: ModelRegistry, name: str):  # type: ignore[no-untyped-def]
+def _entry(registry: ModelRegistry, name: str) -> tuple[ModelEntry, Variant]:
     resolved = registry.resolve(name)
     return resolved.entry, resolved.variant
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
@@ -122,7 +122,7 @@ async def _drive(port: int, url: str, expressions: dict[str, str]) -> PageResult
                 future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
                 pending[key] = future
                 await ws.send_json({"id": key, "method": method, "params": params})
-                return (await future).get("result", {})
+                return cast("dict[str, Any]", (await future).get("result", {}))
 
             task = asyncio.create_task(reader())
             for domain in ("Page", "Runtime", "Log"):

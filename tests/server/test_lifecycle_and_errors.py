@@ -7,6 +7,8 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -34,9 +36,11 @@ def metric(server: RunningServer, name: str) -> float:
     return total
 
 
-def assert_openai_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+def assert_openai_error(
+    response: httpx.Response, status: int, code: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
-    error = response.json()["error"]
+    error: dict[str, Any] = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert error["message"] and "Traceback" not in error["message"]
     if code is not None:
@@ -205,7 +209,10 @@ def test_a_model_too_big_for_memory_is_refused_before_loading(make_server: Serve
 
 
 def test_a_corrupt_model_fails_its_load_with_the_reason(
-    make_server: ServerFactory, tmp_path, smollm_path, monkeypatch: pytest.MonkeyPatch
+    make_server: ServerFactory,
+    tmp_path: Path,
+    smollm_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import json
 
@@ -256,7 +263,9 @@ def test_concurrent_streams_are_decoded_together(make_server: ServerFactory) -> 
             )
             events = list(stream)
             text = "".join(e.choices[0].delta.content or "" for e in events if e.choices)
-            return text, events[-1].usage.completion_tokens
+            usage = events[-1].usage
+            assert usage is not None
+            return text, usage.completion_tokens
 
         questions = [f"Write a sentence about the number {n}." for n in range(4)]
         with ThreadPoolExecutor(4) as pool:

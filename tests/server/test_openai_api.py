@@ -8,16 +8,19 @@ import time
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.server.conftest import RunningServer
 
 pytestmark = pytest.mark.slow
 
-QUESTION = [{"role": "user", "content": "List 3 privacy benefits of local inference."}]
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "List 3 privacy benefits of local inference."}
+]
 
 
-def client(server: RunningServer, **kwargs: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, **kwargs)
+def client(server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
 
 
 def test_chat_completion_with_the_sync_client(server: RunningServer) -> None:
@@ -31,7 +34,8 @@ def test_chat_completion_with_the_sync_client(server: RunningServer) -> None:
     assert reply.choices[0].finish_reason == "length"
     assert reply.usage is not None and reply.usage.completion_tokens == 24
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + 24
-    timings = reply.model_extra["timings"]  # type: ignore[index]
+    assert reply.model_extra is not None
+    timings = reply.model_extra["timings"]
     assert timings["predicted_n"] == 24 and timings["predicted_ms"] > 0
 
 
@@ -56,7 +60,8 @@ def test_streamed_text_equals_the_non_streamed_text(server: RunningServer) -> No
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
     assert finishes[-1] == "length" and set(finishes[:-1]) == {None}
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
-    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens  # type: ignore[union-attr]
+    assert whole.usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
 
 
 def test_async_client_and_eos_finish(server: RunningServer) -> None:
@@ -109,7 +114,8 @@ def test_models_health_and_lifecycle_routes(server: RunningServer) -> None:
     assert {"smollm2-135m", "gemma3-270m"} <= ids
     assert "mistral-7b" not in ids  # not cached
     smol = next(m for m in models.data if m.id == "smollm2-135m")
-    assert smol.model_extra["assay"]["license"] == "Apache-2.0"  # type: ignore[index]
+    assert smol.model_extra is not None
+    assert smol.model_extra["assay"]["license"] == "Apache-2.0"
     with httpx.Client(base_url=server.url, timeout=60) as http:
         assert http.get("/health").json()["status"] == "ok"
         assert http.post("/v1/models/gemma3-270m/load").json()["loaded"] == "gemma3-270m:q4_k_m"

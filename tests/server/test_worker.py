@@ -68,6 +68,6 @@ def test_with_room_for_two_or_for_a_remote_upstream_they_run_together() -> None:
 
 def test_slots_follow_cores_and_threads() -> None:
     cores = available_cores()
-    assert compute_slots(None)._value == 1  # type: ignore[attr-defined]
-    assert compute_slots(1)._value == cores  # type: ignore[attr-defined]
-    assert compute_slots(cores * 4)._value == 1  # type: ignore[attr-defined]
+    assert compute_slots(None)._value == 1
+    assert compute_slots(1)._value == cores
+    assert compute_slots(cores * 4)._value == 1

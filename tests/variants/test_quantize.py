@@ -43,7 +43,8 @@ def test_q4_1_to_q8_0_makes_a_variant_that_resolves_and_loads(settings: Settings
     result = quantize.run(job, threads=2)
     assert result.path == settings.models_dir / "smollm2-135m" / "q8_0" / "smollm2-135m-Q8_0.gguf"
     assert result.size > result.source_size
-    assert type_of_file(read_gguf_info(result.path).metadata["general.file_type"]).name == "q8_0"
+    file_type = type_of_file(read_gguf_info(result.path).metadata["general.file_type"])
+    assert file_type is not None and file_type.name == "q8_0"
     record = read_record(result.path.parent)
     assert record and record.kind == "quantized" and record.derived_from == "smollm2-135m:q4_1"
     assert is_verified(result.path, record.sha256)
