@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("BENCH_MODELS", "ASSAY_BENCH_MODELS"),
         description="`assay bench`'s default --models, comma-separated (the workshop's name).",
     )
+    llama_log: bool = Field(
+        default=False,
+        description="Let llama.cpp write its own log to stderr (ASSAY_LLAMA_LOG=1); off, "
+        "assay reports failures itself, in one line.",
+    )
     bench_stream: bool = Field(
         default=True,
         validation_alias=AliasChoices("BENCH_STREAM", "ASSAY_BENCH_STREAM"),

@@ -95,6 +95,7 @@ class ModelRegistry:
             context_size=context_size or self.settings.context_size,
             gpu_layers=layers,
             max_default_context=self.settings.max_default_context,
+            engine_log=self.settings.llama_log,
         )
 
     def gpu_usable(self) -> bool:

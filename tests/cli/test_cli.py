@@ -201,3 +201,13 @@ def test_interactive_chat_keeps_history_resets_and_survives_ctrl_c() -> None:
     finally:
         child.close()
     assert child.exitstatus == 0
+
+
+def test_llama_log_is_a_setting_off_by_default() -> None:
+    command = [*ASSAY, "run", "smollm2-135m", "--prompt", "hi", "--max-tokens", "2"]
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    env = os.environ | {"ASSAY_LLAMA_LOG": "1"}
+    loud = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert quiet.returncode == loud.returncode == 0, loud.stderr
+    assert "llama_context" not in quiet.stderr and len(quiet.stderr.splitlines()) == 1
+    assert "llama_context" in loud.stderr

@@ -1,72 +1,88 @@
-"""`assay serve`: an OpenAI-compatible server for the cached models."""
+"""`assay serve`: an OpenAI-compatible server for the cached models.
+
+Its options are ServerSettings' fields (names, types, defaults, bounds and help), generated
+below: a new server setting is a new option without a second list to keep in step.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any, Union, get_origin
 
 import typer
+from pydantic.fields import FieldInfo
 
 from assay.config import Settings, available_cores
 from assay.registry import ModelRegistry
-from assay.server.settings import Device, ServerSettings, default_parallel
+from assay.server.settings import ServerSettings, default_parallel
 from assay.server.state import ServerState, remove_state, write_state
 
-_FIELDS = ServerSettings.model_fields
+# Option names where the command line's differs from the field's (repeatable ones singular).
+_OPTION_NAMES = {
+    "context_size": "--ctx",
+    "memory_budget_bytes": "--memory-budget",
+    "cors_origins": "--cors-origin",
+    "allowed_hosts": "--allowed-host",
+}
 
 
-def _help(name: str) -> str:
-    return _FIELDS[name].description or ""
+def _option(name: str, field: FieldInfo) -> inspect.Parameter:
+    """One typer option from one ServerSettings field."""
+    bounds: dict[str, Any] = {}
+    for rule in field.metadata:  # annotated_types' Ge and Le, as pydantic keeps them
+        if hasattr(rule, "ge"):
+            bounds["min"] = rule.ge
+        elif hasattr(rule, "le"):
+            bounds["max"] = rule.le
+    flag = _OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
+    kind: Any = field.annotation
+    default: Any = field.default
+    if get_origin(kind) is tuple:  # repeatable, and each value may hold a comma list
+        kind, default = Union[list[str], None], None  # noqa: UP007 (a runtime type object)
+    option = typer.Option(
+        flag, help=field.description or "", show_default=default is not None, **bounds
+    )
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, option], default=default
+    )
 
 
-def serve(
-    host: Annotated[str, typer.Option(help=_help("host"))] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help=_help("port"))] = 5273,
-    models: Annotated[str | None, typer.Option(help=_help("models") + " Comma-separated.")] = None,
-    preload: Annotated[bool, typer.Option("--preload", help=_help("preload"))] = False,
-    threads: Annotated[int | None, typer.Option(min=1, help=_help("threads"))] = None,
-    ctx: Annotated[int | None, typer.Option(min=64, help=_help("context_size"))] = None,
-    gpu_layers: Annotated[int | None, typer.Option(min=-1, help=_help("gpu_layers"))] = None,
-    device: Annotated[Device, typer.Option(help=_help("device"))] = "auto",
-    parallel: Annotated[int | None, typer.Option(min=1, max=64, help=_help("parallel"))] = None,
-    ttl: Annotated[float, typer.Option(min=0, help=_help("ttl"))] = 600.0,
-    max_loaded: Annotated[int, typer.Option(min=1, help=_help("max_loaded"))] = 2,
-    max_queue: Annotated[int, typer.Option(min=0, help=_help("max_queue"))] = 64,
-    api_key: Annotated[
-        str | None, typer.Option(help=_help("api_key") + " Or ASSAY_API_KEY.")
-    ] = None,
-    cors_origin: Annotated[list[str] | None, typer.Option(help=_help("cors_origins"))] = None,
-    allowed_host: Annotated[list[str] | None, typer.Option(help=_help("allowed_hosts"))] = None,
-    memory_budget: Annotated[
-        int | None, typer.Option(help=_help("memory_budget_bytes") + " In bytes.")
-    ] = None,
-    log_requests: Annotated[bool, typer.Option(help="Log every request (access log).")] = False,
-) -> None:
+def _signature() -> inspect.Signature:
+    options = [_option(name, field) for name, field in ServerSettings.model_fields.items()]
+    log = typer.Option(help="Log every request (access log).")
+    options.append(
+        inspect.Parameter(
+            "log_requests",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[bool, log],
+            default=False,
+        )
+    )
+    return inspect.Signature(options, return_annotation=None)
+
+
+def _server_settings(options: dict[str, Any], app_settings: Settings) -> ServerSettings:
+    values: dict[str, Any] = {}
+    for name, value in options.items():
+        if get_origin(ServerSettings.model_fields[name].annotation) is tuple:
+            value = tuple(p.strip() for item in value or () for p in item.split(",") if p.strip())
+        values[name] = value
+    values["api_key"] = values["api_key"] or app_settings.api_key or None
+    return ServerSettings(**values)
+
+
+def serve(**options: Any) -> None:
     """Serve models behind an OpenAI-compatible API (http://127.0.0.1:5273/v1 by default)."""
     import uvicorn
 
     from assay.server.app import create_app
 
+    log_requests = bool(options.pop("log_requests"))
     app_settings = Settings()  # once: the registry below and the API key come from it
-    settings = ServerSettings(
-        host=host,
-        port=port,
-        models=tuple(m.strip() for m in (models or "").split(",") if m.strip()),
-        preload=preload,
-        threads=threads,
-        context_size=ctx,
-        gpu_layers=gpu_layers,
-        device=device,
-        parallel=parallel,
-        ttl=ttl,
-        max_loaded=max_loaded,
-        max_queue=max_queue,
-        api_key=api_key or app_settings.api_key or None,
-        cors_origins=tuple(cors_origin or ()),
-        allowed_hosts=tuple(allowed_host or ()),
-        memory_budget_bytes=memory_budget,
-    )
+    settings = _server_settings(options, app_settings)
+    host, port = settings.host, settings.port
     registry = ModelRegistry(app_settings)
     for name in settings.models:
         registry.resolve(name)  # an unknown name fails now, not on the first request
@@ -97,6 +113,9 @@ def serve(
         )
     finally:
         remove_state(home)
+
+
+serve.__signature__ = _signature()  # type: ignore[attr-defined]
 
 
 def _parallel_line(settings: ServerSettings) -> str:

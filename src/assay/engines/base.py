@@ -33,6 +33,8 @@ class LoadOptions:
     max_default_context: int = 4096
     # Sequences decoded together (continuous batching); 1 is the unbatched path.
     parallel: int = 1
+    # The engine's own log to stderr (Settings.llama_log); off, assay reports failures itself.
+    engine_log: bool = False
 
     def context_for(self, native: int) -> int:
         """The context to load: the one asked for, else the model's own (0: unknown) capped

@@ -5,8 +5,8 @@ from __future__ import annotations
 import codecs
 import ctypes
 import functools
-import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -61,22 +61,24 @@ class GgufInfo:
         return context * layers * kv_heads * (key_size + value_size) * 2
 
 
-def _llama_cpp() -> Any:
+def _llama_cpp(log: bool = False) -> Any:
+    """llama_cpp, its log (process-wide) silenced unless LOG (LoadOptions.engine_log)."""
     import llama_cpp
 
-    if not os.environ.get("ASSAY_LLAMA_LOG"):
-        # llama.cpp's own log goes to stderr; assay reports failures itself, in one line.
-        llama_cpp.llama_log_set(_silent_log_callback(llama_cpp), ctypes.c_void_p(0))
+    # Off, llama.cpp's log is dropped: assay reports failures itself, in one line. On, every
+    # line goes to stderr (llama-cpp-python's own callback would keep errors only).
+    llama_cpp.llama_log_set(_log_callback(llama_cpp, log), ctypes.c_void_p(0))
     return llama_cpp
 
 
 @functools.cache
-def _silent_log_callback(llama_cpp: Any) -> Any:
+def _log_callback(llama_cpp: Any, to_stderr: bool) -> Any:
     # Cached: the ctypes callback must outlive the call, or llama.cpp calls freed memory.
-    def ignore(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        return None
+    def write(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if to_stderr:
+            sys.stderr.write(text.decode("utf-8", errors="replace"))
 
-    return llama_cpp.llama_log_callback(ignore)
+    return llama_cpp.llama_log_callback(write)
 
 
 def read_gguf_info(path: Path) -> GgufInfo:
@@ -137,7 +139,7 @@ class LlamaCppEngine:
 
     def load(self, path: Path, options: LoadOptions) -> LlamaCppModel:
         header = read_gguf_info(path)
-        llama_cpp = _llama_cpp()
+        llama_cpp = _llama_cpp(options.engine_log)
         policy = ThreadPolicy(options.threads)
         threads = policy.ceiling
         context = options.context_for(header.context_length)

@@ -17,7 +17,8 @@ class ServerSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="Address to bind.")
     port: int = Field(default=5273, ge=0, le=65535, description="Port to bind (Foundry Local's).")
     models: tuple[str, ...] = Field(
-        default=(), description="Serve only these models (default: every cached model)."
+        default=(),
+        description="Serve only these models (default: every cached model). Comma-separated.",
     )
     preload: bool = Field(default=False, description="Load the --models at start-up.")
     threads: int | None = Field(
@@ -40,14 +41,18 @@ class ServerSettings(BaseModel):
     ttl: float = Field(default=600.0, ge=0, description="Unload a model idle this many seconds.")
     max_loaded: int = Field(default=2, ge=1, description="Most models loaded at once (LRU).")
     max_queue: int = Field(default=64, ge=0, description="Requests that may wait per model.")
-    api_key: str | None = Field(default=None, description="Require 'Authorization: Bearer KEY'.")
+    api_key: str | None = Field(
+        default=None, description="Require 'Authorization: Bearer KEY'. Or ASSAY_API_KEY."
+    )
     cors_origins: tuple[str, ...] = Field(default=(), description="Origins allowed by CORS.")
     allowed_hosts: tuple[str, ...] = Field(
         default=(), description="Extra Host header values to accept (DNS-rebinding guard)."
     )
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Body size limit.")
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Request body size limit, in bytes."
+    )
     memory_budget_bytes: int | None = Field(
-        default=None, ge=0, description="Memory models may use (default: available RAM)."
+        default=None, ge=0, description="Memory models may use, in bytes (default: available RAM)."
     )
 
     @property
