@@ -11,7 +11,7 @@ import pytest
 
 from assay.bench.events import FORMAT_VERSION, ModelEvent, ModelStartEvent, parse_event
 from assay.bench.rundir import RunDir
-from assay.bench.summary import summarize
+from assay.bench.summary import Summary, summarize
 from assay.catalog.loader import load_builtin
 from assay.reports.markdown import render_markdown
 from assay.reports.model import build_report
@@ -42,6 +42,17 @@ def test_a_format_1_run_summarizes_and_reports_as_before(v1_run: Path) -> None:
     assert after["client"] == before["client"]
     report = build_report(v1_run, load_builtin())
     assert "mock" in render_markdown(report)
+    # The saved version-1 summary.json reads into the typed records too.
+    saved = Summary.model_validate(before)
+    assert saved.version == 1 and saved.models[0].info.engine == "openai-endpoint"
+    assert report.environment.cores_available and report.spec.models == ["mock"]
+
+
+def test_a_version_1_summary_of_a_model_that_never_ran_reads() -> None:
+    line = {"model": "m", "status": "not run", "info": {}, "memory": {}, "levels": []}
+    summary = Summary.model_validate({"version": 1, "models": [line], "client": {}})
+    assert summary.models[0].memory is None and summary.models[0].info.engine is None
+    assert Summary(models=[], client=summary.client).version == 2
 
 
 def test_events_round_trip_and_refuse_unknown_types() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from assay.bench.probes import Environment
 from assay.bench.prompts import Expect, Prompt
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir, RunMeta
@@ -51,7 +52,10 @@ def make_run(root: Path, requests: Sequence[Req], prompts: Sequence[Prompt] = PR
     path.mkdir(parents=True)
     run.write_meta(
         RunMeta(
-            spec=spec, started_at="2025-01-01T00:00:00+00:00", environment={}, status="complete"
+            spec=spec,
+            started_at="2025-01-01T00:00:00+00:00",
+            environment=Environment(),
+            status="complete",
         )
     )
     counters: dict[tuple[str, str], int] = {}

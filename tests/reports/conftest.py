@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from assay.bench.events import ModelEvent
+from assay.bench.probes import Environment
 from assay.bench.prompts import default_prompts
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir, RunMeta
@@ -80,7 +81,9 @@ def make_run(
             started_at="2026-11-25T10:00:00+00:00",
             finished_at="2026-11-25T10:05:00+00:00",
             status="complete",
-            environment={"cpu": "test cpu", "cores_available": 2, "load_average": [0.5, 0.5, 0.5]},
+            environment=Environment(
+                cpu="test cpu", cores_available=2, load_average=[0.5, 0.5, 0.5]
+            ),
         )
     )
     run.open_for_append()

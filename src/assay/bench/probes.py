@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import psutil
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from assay.version import installed_version, version
 
@@ -167,7 +167,13 @@ def gpu_used_bytes() -> int | None:
     return total
 
 
-def gpus() -> list[dict[str, Any]]:
+class Gpu(BaseModel):
+    name: str
+    driver: str
+    memory_bytes: int
+
+
+def gpus() -> list[Gpu]:
     nvml = _nvml()
     if nvml is None:
         return []
@@ -177,11 +183,11 @@ def gpus() -> list[dict[str, Any]]:
         handle = nvml.nvmlDeviceGetHandleByIndex(i)
         name = nvml.nvmlDeviceGetName(handle)
         found.append(
-            {
-                "name": name.decode() if isinstance(name, bytes) else name,
-                "driver": driver.decode() if isinstance(driver, bytes) else driver,
-                "memory_bytes": int(nvml.nvmlDeviceGetMemoryInfo(handle).total),
-            }
+            Gpu(
+                name=name.decode() if isinstance(name, bytes) else name,
+                driver=driver.decode() if isinstance(driver, bytes) else driver,
+                memory_bytes=int(nvml.nvmlDeviceGetMemoryInfo(handle).total),
+            )
         )
     return found
 
@@ -197,22 +203,42 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def fingerprint() -> dict[str, Any]:
+class Environment(BaseModel):
+    """The machine and software a run measured (run.json's environment and environment_end).
+    Every field may be missing from a file another version wrote; keys this version does not
+    know are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    cpu: str | None = None
+    cores_logical: int | None = None
+    cores_physical: int | None = None
+    cores_available: int | None = None
+    ram_bytes: int | None = None
+    gpus: list[Gpu] = []
+    os: str | None = None
+    python: str | None = None
+    assay: str | None = None
+    llama_cpp_python: str | None = None
+    load_average: list[float] = []
+
+
+def fingerprint() -> Environment:
     """The machine and software a run measured, so runs can be compared honestly."""
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:
         affinity = os.cpu_count() or 0
-    return {
-        "cpu": cpu_model(),
-        "cores_logical": psutil.cpu_count(logical=True),
-        "cores_physical": psutil.cpu_count(logical=False),
-        "cores_available": affinity,
-        "ram_bytes": psutil.virtual_memory().total,
-        "gpus": gpus(),
-        "os": platform.platform(),
-        "python": sys.version.split()[0],
-        "assay": version(),
-        "llama_cpp_python": installed_version("llama-cpp-python"),
-        "load_average": list(os.getloadavg()),
-    }
+    return Environment(
+        cpu=cpu_model(),
+        cores_logical=psutil.cpu_count(logical=True),
+        cores_physical=psutil.cpu_count(logical=False),
+        cores_available=affinity,
+        ram_bytes=psutil.virtual_memory().total,
+        gpus=gpus(),
+        os=platform.platform(),
+        python=sys.version.split()[0],
+        assay=version(),
+        llama_cpp_python=installed_version("llama-cpp-python"),
+        load_average=list(os.getloadavg()),
+    )

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Literal, TextIO
 
 from pydantic import BaseModel
 
 from assay.bench.events import ProgressEvent, dump_event, parse_event
+from assay.bench.probes import Environment
 from assay.bench.records import RequestRecord
 from assay.bench.spec import BenchSpec
 from assay.errors import AssayError
@@ -24,15 +25,18 @@ PROGRESS_FILE = "progress.jsonl"
 SUMMARY_FILE = "summary.json"
 
 
+RunStatus = Literal["running", "complete", "interrupted"]
+
+
 class RunMeta(BaseModel):
     # The run directory's format (bench/events.py); files without one are format 1.
     format_version: int = 1
     spec: BenchSpec
     started_at: str
     finished_at: str | None = None
-    status: str = "running"
-    environment: dict[str, Any]
-    environment_end: dict[str, Any] | None = None
+    status: RunStatus = "running"
+    environment: Environment
+    environment_end: Environment | None = None
     attempts: int = 1
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from assay.bench import metrics as m
-from assay.bench.events import ClientEvent, ModelEvent, ProgressEvent
+from assay.bench.events import ClientEvent, ModelEvent, ModelRunInfo, ProgressEvent
+from assay.bench.probes import MemoryReport
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir
 from assay.bench.spec import plan
+
+SUMMARY_VERSION = 2
 
 
 class LevelSummary(BaseModel):
@@ -36,13 +39,23 @@ class LevelSummary(BaseModel):
     first_error: str | None
 
 
+# A model event's status, then "partial" (some requests failed), "failed" (all did) or "not
+# run" (no model event: the run stopped before it).
+SummaryStatus = Literal["ok", "failed", "interrupted", "partial", "not run"]
+
+
 class ModelSummary(BaseModel):
     model: str
-    status: str
+    status: SummaryStatus
     error: str | None = None
-    info: dict[str, Any] = {}
-    memory: dict[str, Any] = {}
+    info: ModelRunInfo = ModelRunInfo()
+    memory: MemoryReport | None = None
     levels: list[LevelSummary] = []
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _no_memory(cls, value: object) -> object:
+        return None if value == {} else value  # version 1 wrote {} for a model that never ran
 
 
 class ClientSummary(BaseModel):
@@ -57,7 +70,8 @@ class ClientSummary(BaseModel):
 
 
 class Summary(BaseModel):
-    version: int = 1
+    # 2: info and memory are typed records (memory null, not {}, for a model that never ran).
+    version: int = SUMMARY_VERSION
     models: list[ModelSummary]
     client: ClientSummary
 
@@ -85,8 +99,8 @@ def summarize(run: RunDir) -> Summary:
                 model=model,
                 status=_status(state.status if state else "not run", level_summaries),
                 error=state.error if state else None,
-                info=state.info.model_dump() if state else {},
-                memory=state.memory.model_dump() if state and state.memory else {},
+                info=state.info if state else ModelRunInfo(),
+                memory=state.memory if state else None,
                 levels=level_summaries,
             )
         )
@@ -101,7 +115,7 @@ def _latest_attempt(records: list[RequestRecord]) -> list[RequestRecord]:
     return [r for r in records if r.attempt == latest[(r.model, r.level)]]
 
 
-def _status(status: str, levels: list[LevelSummary]) -> str:
+def _status(status: SummaryStatus, levels: list[LevelSummary]) -> SummaryStatus:
     if status == "ok" and any(level.errors for level in levels):
         return "partial" if any(level.requests > level.errors for level in levels) else "failed"
     return status

@@ -164,8 +164,8 @@ def check_gpu() -> Check:
     cuda_build = any(k.startswith(("CUDA", "CUBLAS")) for k in info)
     if not found:
         return Check(name="gpu", status="ok", detail="no NVIDIA GPU found (NVML): CPU only")
-    names = ", ".join(f"{g['name']} ({g['memory_bytes'] / _GIB:.0f} GiB)" for g in found)
-    detail = f"{names}, driver {found[0]['driver']}"
+    names = ", ".join(f"{g.name} ({g.memory_bytes / _GIB:.0f} GiB)" for g in found)
+    detail = f"{names}, driver {found[0].driver}"
     if not cuda_build:
         return Check(
             name="gpu",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from assay.bench.probes import Environment
 from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells
 from assay.reports.model import ModelReport, Report
 from assay.units import format_bytes
@@ -23,11 +24,11 @@ def render_markdown(report: Report) -> str:
         f"# Model comparison: {report.run_name}",
         "",
         f"Run `{report.run_path}`, started {report.started_at}, status **{report.status}**. "
-        f"{spec['prompts']} prompts x {spec['rounds']} rounds after {spec['warmup']} warm-up "
-        f"pass(es), max {spec['max_tokens']} tokens, temperature {spec['temperature']}, "
-        f"{'streamed' if spec['stream'] else 'not streamed'}, "
-        f"{'prompt cache allowed' if spec['allow_prefix_cache'] else 'cold prompt cache'}"
-        + (f", endpoint {spec['endpoint']}" if spec["endpoint"] else ", in-process")
+        f"{spec.prompts} prompts x {spec.rounds} rounds after {spec.warmup} warm-up "
+        f"pass(es), max {spec.max_tokens} tokens, temperature {spec.temperature}, "
+        f"{'streamed' if spec.stream else 'not streamed'}, "
+        f"{'prompt cache allowed' if spec.allow_prefix_cache else 'cold prompt cache'}"
+        + (f", endpoint {spec.endpoint}" if spec.endpoint else ", in-process")
         + ".",
         "",
         *_table(HEADLINE_COLUMNS, [headline_cells(r) for r in report.models]),
@@ -94,9 +95,8 @@ def _energy(report: Report) -> list[str]:
     return ["## Energy and cost (estimates)", "", *_table(header, rows), ""]
 
 
-def _load(env: dict[str, object]) -> str:
-    values = env.get("load_average")
-    return f"{values[0]:.2f}" if isinstance(values, list) and values else "-"
+def _load(env: Environment | None) -> str:
+    return f"{env.load_average[0]:.2f}" if env and env.load_average else "-"
 
 
 def _threads(model: ModelReport) -> str:
@@ -107,17 +107,15 @@ def _threads(model: ModelReport) -> str:
 
 def _environment(report: Report) -> list[str]:
     env = report.environment
-    gpus = ", ".join(g["name"] for g in env.get("gpus", [])) or "none"
-    end = report.environment_end or {}
+    gpus = ", ".join(g.name for g in env.gpus) or "none"
     lines = [
         "## Environment",
         "",
-        f"- CPU: {env.get('cpu')} ({env.get('cores_available')} cores available, "
-        f"{env.get('cores_logical')} logical)",
-        f"- RAM: {format_bytes(env.get('ram_bytes'))}; GPU: {gpus}",
-        f"- OS: {env.get('os')}; Python {env.get('python')}; assay {env.get('assay')}; "
-        f"llama-cpp-python {env.get('llama_cpp_python')}",
-        f"- Load average (1 min): {_load(env)} at start, {_load(end)} at end",
+        f"- CPU: {env.cpu} ({env.cores_available} cores available, {env.cores_logical} logical)",
+        f"- RAM: {format_bytes(env.ram_bytes)}; GPU: {gpus}",
+        f"- OS: {env.os}; Python {env.python}; assay {env.assay}; "
+        f"llama-cpp-python {env.llama_cpp_python}",
+        f"- Load average (1 min): {_load(env)} at start, {_load(report.environment_end)} at end",
     ]
     threads = sorted({_threads(r) for r in report.models if r.threads})
     if threads:

@@ -13,10 +13,18 @@ from typing import Any
 from pydantic import BaseModel, model_validator
 
 from assay.bench import metrics as m
+from assay.bench.probes import Environment, MemoryReport
 from assay.bench.records import RequestRecord
-from assay.bench.rundir import SUMMARY_FILE, RunDir
-from assay.bench.spec import model_of
-from assay.bench.summary import ClientSummary, LevelSummary, Summary, summarize
+from assay.bench.rundir import SUMMARY_FILE, RunDir, RunStatus
+from assay.bench.spec import BenchSpec, model_of
+from assay.bench.summary import (
+    ClientSummary,
+    LevelSummary,
+    ModelSummary,
+    Summary,
+    SummaryStatus,
+    summarize,
+)
 from assay.catalog import Catalog
 from assay.quality.aggregate import SourceKind
 from assay.reports.energy import (
@@ -51,7 +59,7 @@ class QualityStat(BaseModel):
 
 class ModelReport(BaseModel):
     model: str
-    status: str
+    status: SummaryStatus
     error: str | None
     license: str
     license_class: LicenseClass
@@ -94,16 +102,37 @@ class ModelReport(BaseModel):
         return None
 
 
+class ReportSpec(BaseModel):
+    """What the run asked for, as the report shows it (run.json keeps the whole BenchSpec)."""
+
+    models: list[str]
+    prompts: int
+    rounds: int
+    warmup: int
+    max_tokens: int
+    temperature: float
+    stream: bool
+    endpoint: str | None
+    concurrency: list[int]
+    rate: float | None
+    allow_prefix_cache: bool
+
+    @classmethod
+    def of(cls, spec: BenchSpec) -> ReportSpec:
+        fields = spec.model_dump(include=set(cls.model_fields) - {"prompts"})
+        return cls(**fields, prompts=len(spec.prompts))
+
+
 class Report(BaseModel):
     version: int = REPORT_VERSION
     run_name: str
     run_path: str
     started_at: str
     finished_at: str | None
-    status: str
-    environment: dict[str, Any]
-    environment_end: dict[str, Any] | None
-    spec: dict[str, Any]
+    status: RunStatus
+    environment: Environment
+    environment_end: Environment | None
+    spec: ReportSpec
     models: list[ModelReport]
     client: ClientSummary
     highlights: list[str]
@@ -136,19 +165,7 @@ def build_report(
         status=meta.status,
         environment=meta.environment,
         environment_end=meta.environment_end,
-        spec={
-            "models": spec.models,
-            "prompts": len(spec.prompts),
-            "rounds": spec.rounds,
-            "warmup": spec.warmup,
-            "max_tokens": spec.max_tokens,
-            "temperature": spec.temperature,
-            "stream": spec.stream,
-            "endpoint": spec.endpoint,
-            "concurrency": spec.concurrency,
-            "rate": spec.rate,
-            "allow_prefix_cache": spec.allow_prefix_cache,
-        },
+        spec=ReportSpec.of(spec),
         models=models,
         client=summary.client,
         highlights=highlights(models),
@@ -163,14 +180,17 @@ def _summary(run: RunDir) -> Summary:
 
 
 def _model_report(
-    summary: Any,
+    summary: ModelSummary,
     records: list[RequestRecord],
     quality: list[QualityStat],
     catalog: Catalog | None,
     watts_per_core: float,
     kwh_price: float,
 ) -> ModelReport:
-    info, memory = summary.info, summary.memory
+    info = summary.info
+    memory = summary.memory or MemoryReport(
+        peak_rss_bytes=None, steady_rss_bytes=None, samples=0, source="none"
+    )
     headline = _headline_level(summary.levels)
     timed = [
         r
@@ -185,24 +205,24 @@ def _model_report(
         error=summary.error,
         license=license_id,
         license_class=license_class(license_id),
-        engine=info.get("engine"),
-        engine_version=info.get("engine_version"),
-        threads=info.get("threads"),
-        thread_policy=info.get("thread_policy"),
-        load_average=info.get("load_average"),
-        context_size=info.get("context_size"),
-        load_seconds=info.get("load_seconds"),
-        disk_bytes=info.get("disk_bytes") or _catalog_size(summary.model, catalog),
-        peak_rss_bytes=memory.get("peak_rss_bytes"),
-        steady_rss_bytes=memory.get("steady_rss_bytes"),
-        gpu_used_bytes=memory.get("gpu_used_bytes"),
+        engine=info.engine,
+        engine_version=info.engine_version,
+        threads=info.threads,
+        thread_policy=info.thread_policy,
+        load_average=info.load_average,
+        context_size=info.context_size,
+        load_seconds=info.load_seconds,
+        disk_bytes=info.disk_bytes or _catalog_size(summary.model, catalog),
+        peak_rss_bytes=memory.peak_rss_bytes,
+        steady_rss_bytes=memory.steady_rss_bytes,
+        gpu_used_bytes=memory.gpu_used_bytes,
         headline_level=headline,
         levels=summary.levels,
         quality=quality,
         energy=estimate_energy(
             all_tokens,
-            memory.get("cpu_seconds"),
-            memory.get("rapl_joules"),
+            memory.cpu_seconds,
+            memory.rapl_joules,
             watts_per_core,
             kwh_price,
         ),
