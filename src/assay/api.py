@@ -162,12 +162,15 @@ def report(
     out: Path | None = None,
     watts_per_core: float | None = None,
     kwh_price: float | None = None,
+    settings: Settings | None = None,
 ) -> list[Path]:
     """Write a run's reports (md, csv, json, html) and return their paths."""
     from assay.reports.render import parse_formats, write_report
 
     chosen = parse_formats(",".join(formats))
-    built = load_report(run_dir, watts_per_core=watts_per_core, kwh_price=kwh_price)
+    built = load_report(
+        run_dir, watts_per_core=watts_per_core, kwh_price=kwh_price, settings=settings
+    )
     return write_report(built, chosen, out or run_dir)
 
 
@@ -192,6 +195,7 @@ def select(
     min_quality: float | None = None,
     license: str = "any",
     weights: str | dict[str, float] | None = None,
+    settings: Settings | None = None,
 ) -> Selection:
     """Filter a run's models by constraints, rank them, and explain the recommendation.
     Durations and sizes take numbers (seconds, bytes) or text ("2s", "2GB")."""
@@ -213,7 +217,7 @@ def select(
     )
     if isinstance(weights, dict):
         weights = ",".join(f"{k}={v}" for k, v in weights.items())
-    return choose(load_report(run_dir), constraints, parse_weights(weights))
+    return choose(load_report(run_dir, settings=settings), constraints, parse_weights(weights))
 
 
 def charts(report: Report) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ import pytest
 
 import assay
 from assay import AssayError, api
+from assay.config import Settings
 from tests.reports.conftest import make_record, make_run, ok_state
 
 ASSAY = [sys.executable, "-m", "assay"]
@@ -83,3 +84,18 @@ def test_a_misspelt_bench_option_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(AssayError, match="unknown bench option 'rouns'; did you mean 'rounds'"):
         assay.bench(["smollm2-135m"], out=tmp_path, rouns=5)
     assert not list(tmp_path.iterdir()), "nothing ran"
+
+
+def test_report_and_select_use_the_callers_settings(tmp_path: Path) -> None:
+    run = make_run(
+        tmp_path, {"smollm2-135m": ok_state()}, [make_record("smollm2-135m", 0, 400, 100)]
+    )
+    broken = tmp_path / "models.json"
+    broken.write_text("{ not json")
+    settings = Settings(home=tmp_path / "home", models_file=broken)
+    # The caller's catalog is read (and its fault reported), not the default one.
+    with pytest.raises(AssayError, match=r"models\.json"):
+        api.report(run, ["json"], out=tmp_path / "out", settings=settings)
+    with pytest.raises(AssayError, match=r"models\.json"):
+        api.select(run, settings=settings)
+    assert api.select(run).winner is not None

@@ -59,6 +59,7 @@ def score(
         raise AssayError("--seed sets the shuffle of a --blind sheet; add --blind")
     if pair and judge is None:
         raise AssayError("--pairwise A,B needs a judge: add --judge ALIAS|URL")
+    settings = Settings()  # once: the judge's registry and its API key come from it
     err = make_console(stderr=True)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err,
@@ -73,8 +74,8 @@ def score(
             result = api.score(
                 run_dir, rules=rules, annotate=annotate, blind=blind, seed=seed,
                 import_file=import_file, judge=judge, judge_model=judge_model, pairwise=pair,
-                api_key=api_key or Settings().api_key, timeout=timeout,
-                progress=start,
+                api_key=api_key or settings.api_key, timeout=timeout,
+                progress=start, settings=settings,
             )  # fmt: skip
         except KeyboardInterrupt:
             progress.stop()
