@@ -9,7 +9,7 @@ from pathlib import Path
 
 from assay.catalog import Catalog, ModelEntry, Resolved, Variant, load_catalog, resolve
 from assay.config import Settings
-from assay.engines import Engine, LoadedModel, LoadOptions, engine_for
+from assay.engines import Engine, EngineContext, LoadedModel, LoadOptions, Upstream, engine_for
 from assay.errors import AssayError
 from assay.store import is_cached, model_path
 from assay.store.locate import cache_dir_for
@@ -52,13 +52,17 @@ class ModelRegistry:
     def engine(self, resolved: Resolved) -> Engine:
         variant = resolved.variant
         upstream = (
-            (variant.endpoint, variant.remote_model, variant.api_key_env)
+            Upstream(variant.endpoint, variant.remote_model, variant.api_key_env)
             if variant.endpoint
             else None
         )
-        return engine_for(
-            variant.engine, variant.adapter, self.count_tokens, upstream, self.settings.home
+        context = EngineContext(
+            data_dir=self.settings.home,
+            count_tokens=self.count_tokens,
+            adapter=variant.adapter,
+            upstream=upstream,
         )
+        return engine_for(variant.engine, context)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in text under the bundled SmolLM2 tokenizer (for engines that count none)."""

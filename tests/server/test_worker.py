@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from assay.config import available_cores
-from assay.engines import CancelToken, Chunk, Usage
+from assay.engines import CancelToken, Chunk, LoadedModelBase, Usage
 from assay.server.metrics import ServerMetrics
 from assay.server.models import compute_slots
 from assay.server.worker import Job, ModelWorker
 
 
-class Busy:
+class Busy(LoadedModelBase):
     """Stands in for a model: each generation holds the CPU for `seconds`."""
 
     def __init__(self, seconds: float, spans: list[tuple[str, float, float]], name: str) -> None:

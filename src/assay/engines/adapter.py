@@ -19,23 +19,22 @@ group `assay.adapters`.
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from assay.engines.base import (
     CancelToken,
     Chunk,
     FinishReason,
+    LoadedModelBase,
     LoadOptions,
     Message,
     ModelInfo,
     SamplingParams,
     Usage,
 )
+from assay.engines.loading import LoadMeter, model_info, path_bytes
 from assay.engines.stops import StopBuffer
 from assay.errors import EngineError, ModelFileError
 
@@ -61,14 +60,6 @@ def import_adapter(spec: str) -> type:
     return target
 
 
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return 0
-
-
 class AdapterEngine:
     name = "adapter"
 
@@ -77,29 +68,24 @@ class AdapterEngine:
         self._count = count_tokens
 
     def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
-        return _size(path)
+        return path_bytes(path)
 
     def load(self, path: Path, options: LoadOptions) -> AdapterModel:
         cls = import_adapter(self.spec)
-        process = psutil.Process()
-        rss_before = process.memory_info().rss
-        started = time.perf_counter()
+        meter = LoadMeter()
         try:
             instance = cls()
             instance.load(str(path) if str(path) not in ("", ".") else "")
         except Exception as exc:
             raise ModelFileError(f"adapter {self.spec}: load failed: {exc}") from None
-        info = ModelInfo(
-            path=path,
+        info = model_info(
+            path,
+            meter.stop(),
             engine="adapter",
             engine_version=self.spec,
             architecture=cls.__name__,
             threads=options.threads or 0,
             context_size=options.context_size or 0,
-            gpu_layers=0,
-            load_seconds=time.perf_counter() - started,
-            rss_delta_bytes=max(0, process.memory_info().rss - rss_before),
-            file_bytes=_size(path),
             chat_template_source="the adapter's chat()"
             if hasattr(instance, "chat")
             else "assay's plain role: content format",
@@ -107,7 +93,7 @@ class AdapterEngine:
         return AdapterModel(instance, self.spec, info, self._count)
 
 
-class AdapterModel:
+class AdapterModel(LoadedModelBase):
     """A loaded adapter behind the LoadedModel protocol."""
 
     def __init__(self, instance: Any, spec: str, info: ModelInfo, count: Counter) -> None:

@@ -8,10 +8,13 @@ the usage, so a consumer that only wants the totals reads the last chunk.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from assay.engines.threads import ThreadPolicy
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "cancelled"]
@@ -121,9 +124,39 @@ class CancelToken:
         return self._event.is_set()
 
 
+# Called at every decode step of a batch with (busy slots, tokens decoded in that step).
+StepObserver = Callable[[int, int], None]
+
+
 @runtime_checkable
 class LoadedModel(Protocol):
+    """A loaded model: chat, complete, count tokens, close; and what it can do beyond that
+    (`parallel`, `threads`, `grammar`, `observe`), which consumers read here and never probe
+    for. `LoadedModelBase` gives a model that does none of it the defaults."""
+
     info: ModelInfo
+
+    @property
+    def parallel(self) -> int:
+        """Requests it serves at once: >1 for a batched llama.cpp model (its slots) and a
+        remote upstream; 1: one generation at a time."""
+        ...
+
+    @property
+    def threads(self) -> ThreadPolicy | None:
+        """How its thread count is chosen now (llama.cpp); None: info.threads, fixed."""
+        ...
+
+    @property
+    def grammar(self) -> bool:
+        """True when its output follows SamplingParams.grammar (GBNF); a model without it
+        refuses a grammar (onnx, foundry) or ignores it (an adapter, a remote upstream)."""
+        ...
+
+    def observe(self, observer: StepObserver) -> bool:
+        """Have observer called at every decode step of its batches; False (and nothing is
+        ever called) when the model decodes no batches."""
+        ...
 
     def chat(
         self,
@@ -147,6 +180,21 @@ class LoadedModel(Protocol):
     def close(self) -> None:
         """Free the model's memory; the object is unusable afterwards."""
         ...
+
+
+class LoadedModelBase:
+    """The defaults of LoadedModel's capabilities: one generation at a time, a fixed thread
+    count, no grammar, no batches to observe. Engines' models inherit it and override."""
+
+    parallel: int = 1
+    grammar: bool = False
+
+    @property
+    def threads(self) -> ThreadPolicy | None:
+        return None
+
+    def observe(self, observer: StepObserver) -> bool:
+        return False
 
 
 class Engine(Protocol):

@@ -14,28 +14,27 @@ import atexit
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from assay.engines.base import (
     CancelToken,
     Chunk,
     FinishReason,
+    LoadedModelBase,
     LoadOptions,
     Message,
     ModelInfo,
     SamplingParams,
     Usage,
 )
-from assay.engines.onnx_genai import GenaiFolder, folder_bytes, read_genai_folder
+from assay.engines.loading import LoadMeter, check_grammar, model_info, path_bytes, token_budget
+from assay.engines.onnx_genai import GenaiFolder, read_genai_folder
 from assay.engines.token_stream import chunks_from_tokens
-from assay.errors import AssayError, ContextOverflowError, EngineError, ModelFileError
+from assay.errors import AssayError, EngineError, ModelFileError
 
 INSTALL_HINT = "install it with: pip install 'assay[foundry]'"
 _init_lock = threading.Lock()
@@ -91,32 +90,28 @@ class FoundryEngine:
 
     def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
         folder = read_genai_folder(path)
-        return folder_bytes(path) + folder.kv_cache_bytes(folder.context_length or 4096)
+        return path_bytes(path) + folder.kv_cache_bytes(folder.context_length or 4096)
 
     def load(self, path: Path, options: LoadOptions) -> FoundryModel:
         folder = read_genai_folder(path)
         sdk = foundry_sdk()
         manager = _manager(sdk, self.data_dir)
-        process = psutil.Process()
-        rss_before = process.memory_info().rss
-        started = time.perf_counter()
+        meter = LoadMeter()
         try:
             model = _registered(sdk, manager, path.resolve())
             model.load()
         except sdk.FoundryLocalException as exc:
             raise ModelFileError(f"Foundry Local cannot load {path}: {exc}") from None
+        cost = meter.stop()
         chat_format = folder.chat_format()
-        info = ModelInfo(
-            path=path,
+        info = model_info(
+            path,
+            cost,
             engine=self.name,
             engine_version=f"foundry-local-sdk {metadata.version('foundry-local-sdk')}",
             architecture=folder.model_type,
             threads=os.cpu_count() or 1,  # Foundry Local picks its own thread count
             context_size=folder.context_length,
-            gpu_layers=0,
-            load_seconds=time.perf_counter() - started,
-            rss_delta_bytes=max(0, process.memory_info().rss - rss_before),
-            file_bytes=folder_bytes(path),
             chat_template_source=f"Foundry Local, from {chat_format.source}",
         )
         return FoundryModel(sdk, model, folder, info)
@@ -139,7 +134,7 @@ def _registered(sdk: Any, manager: Any, path: Path) -> Any:
     return model
 
 
-class FoundryModel:
+class FoundryModel(LoadedModelBase):
     """One model loaded by Foundry Local; generations run one at a time, each in a fresh
     ChatSession (a session keeps history, and requests here are independent)."""
 
@@ -158,18 +153,13 @@ class FoundryModel:
         params: SamplingParams,
         cancel: CancelToken | None = None,
     ) -> Iterator[Chunk]:
-        if params.grammar is not None:
-            raise EngineError("the foundry engine takes no GBNF grammar (response_format)")
+        check_grammar(self, params)
         if not 0 <= params.temperature <= 2:
             raise EngineError("Foundry Local takes a temperature from 0 to 2")
         prompt_tokens = self.count_tokens(self._chat_format.render(messages))
-        if prompt_tokens >= self.info.context_size:
-            raise ContextOverflowError(
-                f"the prompt is {prompt_tokens} tokens but the context holds "
-                f"{self.info.context_size}; shorten the prompt"
-            )
-        budget = self.info.context_size - prompt_tokens
-        limit = min(params.max_tokens, budget) if params.max_tokens else budget
+        limit = token_budget(
+            prompt_tokens, self.info.context_size, params.max_tokens, "shorten the prompt"
+        )
         return self._stream(messages, params, prompt_tokens, limit, cancel)
 
     def complete(

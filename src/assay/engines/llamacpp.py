@@ -8,27 +8,27 @@ import functools
 import random
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from assay.engines.base import (
     CancelToken,
     Chunk,
+    LoadedModelBase,
     LoadOptions,
     Message,
     ModelInfo,
     SamplingParams,
+    StepObserver,
 )
 from assay.engines.batching import BatchedSequence, BatchScheduler, eog_checker
 from assay.engines.chat_format import ChatFormat, chat_format_for
+from assay.engines.loading import LoadMeter, model_info, token_budget
 from assay.engines.threads import ThreadPolicy
 from assay.engines.token_stream import chunks_from_tokens
-from assay.errors import ContextOverflowError, EngineError, ModelFileError
+from assay.errors import EngineError, ModelFileError
 
 _GGUF_MAGIC = b"GGUF"
 
@@ -143,10 +143,8 @@ class LlamaCppEngine:
         policy = ThreadPolicy(options.threads)
         threads = policy.ceiling
         context = options.context_for(header.context_length)
-        process = psutil.Process()
-        rss_before = process.memory_info().rss
-        started = time.perf_counter()
         batched = options.parallel > 1
+        meter = LoadMeter()
         try:
             llm = llama_cpp.Llama(
                 str(path),
@@ -173,15 +171,16 @@ class LlamaCppEngine:
                 context_per_slot=context,
                 threads=policy,
             )
-        load_seconds = time.perf_counter() - started
+        cost = meter.stop()
         chat_format = chat_format_for(
             header.metadata,
             bos_token=_token_text(llm, llm.token_bos()),
             eos_token=_token_text(llm, llm.token_eos()),
             architecture=header.architecture,
         )
-        info = ModelInfo(
-            path=path,
+        info = model_info(
+            path,
+            cost,
             engine=self.name,
             engine_version=f"llama-cpp-python {llama_cpp.__version__}",
             architecture=header.architecture,
@@ -189,9 +188,6 @@ class LlamaCppEngine:
             thread_policy=policy.name,
             context_size=scheduler.context_per_slot if scheduler else llm.n_ctx(),
             gpu_layers=options.gpu_layers,
-            load_seconds=load_seconds,
-            rss_delta_bytes=max(0, process.memory_info().rss - rss_before),
-            file_bytes=path.stat().st_size,
             chat_template_source=chat_format.source,
         )
         if scheduler is not None:
@@ -205,8 +201,10 @@ def _token_text(llm: Any, token: int) -> str:
     return str(llm.detokenize([token], special=True).decode("utf-8", errors="replace"))
 
 
-class LlamaCppModel:
+class LlamaCppModel(LoadedModelBase):
     """One loaded GGUF model; generations run one at a time."""
+
+    grammar = True
 
     def __init__(
         self, llm: Any, info: ModelInfo, chat_format: ChatFormat, lib: Any, threads: ThreadPolicy
@@ -270,16 +268,9 @@ class LlamaCppModel:
         cancel: CancelToken | None,
     ) -> Iterator[Chunk]:
         # Checked before the first chunk is asked for, so a caller sees it at once.
-        n_ctx = self.info.context_size
         if not prompt_tokens:
             raise EngineError("the prompt is empty; send some text")
-        if len(prompt_tokens) >= n_ctx:
-            raise ContextOverflowError(
-                f"the prompt is {len(prompt_tokens)} tokens but the context holds {n_ctx}; "
-                "shorten the prompt or load the model with a larger --ctx"
-            )
-        budget = n_ctx - len(prompt_tokens)
-        limit = min(params.max_tokens, budget) if params.max_tokens else budget
+        limit = token_budget(len(prompt_tokens), self.info.context_size, params.max_tokens)
         grammar = self._grammar(params.grammar) if params.grammar else None
         return self._stream(prompt_tokens, params, stops, cancel, limit, grammar)
 
@@ -383,11 +374,12 @@ class BatchedLlamaCppModel(LlamaCppModel):
     ) -> None:
         super().__init__(llm, info, chat_format, lib, threads)
         self._scheduler = scheduler
-        self.parallel: int = scheduler.slots
+        self.parallel = scheduler.slots
 
-    def observe(self, observer: Callable[[int, int], None]) -> None:
+    def observe(self, observer: StepObserver) -> bool:
         """Call observer(busy slots, tokens in the batch) at every decode step."""
         self._scheduler.observe = observer
+        return True
 
     def close(self) -> None:
         self._scheduler.close()

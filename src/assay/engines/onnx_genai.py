@@ -13,19 +13,31 @@ import contextlib
 import json
 import random
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from assay.config import available_cores
-from assay.engines.base import CancelToken, Chunk, LoadOptions, Message, ModelInfo, SamplingParams
+from assay.engines.base import (
+    CancelToken,
+    Chunk,
+    LoadedModelBase,
+    LoadOptions,
+    Message,
+    ModelInfo,
+    SamplingParams,
+)
 from assay.engines.chat_format import ChatFormat, chat_format_from_template, fallback_format
+from assay.engines.loading import (
+    LoadMeter,
+    check_grammar,
+    model_info,
+    path_bytes,
+    token_budget,
+)
 from assay.engines.token_stream import chunks_from_tokens
-from assay.errors import AssayError, ContextOverflowError, EngineError, ModelFileError
+from assay.errors import AssayError, EngineError, ModelFileError
 
 CONFIG_NAME = "genai_config.json"
 INSTALL_HINT = "install it with: pip install 'assay[onnx]'"
@@ -107,10 +119,6 @@ def read_genai_folder(path: Path) -> GenaiFolder:
     return GenaiFolder(path, config, tokenizer_config)
 
 
-def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def _token(tokenizer_config: dict[str, Any], key: str) -> str:
     value = tokenizer_config.get(key)
     if isinstance(value, dict):
@@ -125,18 +133,14 @@ class OnnxGenaiEngine:
 
     def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
         folder = read_genai_folder(path)
-        return folder_bytes(path) + folder.kv_cache_bytes(
-            options.context_for(folder.context_length)
-        )
+        return path_bytes(path) + folder.kv_cache_bytes(options.context_for(folder.context_length))
 
     def load(self, path: Path, options: LoadOptions) -> OnnxGenaiModel:
         folder = read_genai_folder(path)
         og = onnxruntime_genai()
         threads = options.threads or available_cores()
         session = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
-        process = psutil.Process()
-        rss_before = process.memory_info().rss
-        started = time.perf_counter()
+        meter = LoadMeter()
         try:
             config = og.Config(str(path))
             config.overlay(json.dumps({"model": {"decoder": {"session_options": session}}}))
@@ -144,25 +148,22 @@ class OnnxGenaiEngine:
             tokenizer = og.Tokenizer(model)
         except RuntimeError as exc:
             raise ModelFileError(f"ONNX Runtime GenAI cannot load {path}: {exc}") from None
-        load_seconds = time.perf_counter() - started
+        cost = meter.stop()
         chat_format = folder.chat_format()
-        info = ModelInfo(
-            path=path,
+        info = model_info(
+            path,
+            cost,
             engine=self.name,
             engine_version=f"onnxruntime-genai {og.__version__}",
             architecture=folder.model_type,
             threads=threads,
             context_size=options.context_for(folder.context_length),
-            gpu_layers=0,
-            load_seconds=load_seconds,
-            rss_delta_bytes=max(0, process.memory_info().rss - rss_before),
-            file_bytes=folder_bytes(path),
             chat_template_source=chat_format.source,
         )
         return OnnxGenaiModel(og, model, tokenizer, folder, chat_format, info)
 
 
-class OnnxGenaiModel:
+class OnnxGenaiModel(LoadedModelBase):
     """One loaded ONNX GenAI model; generations run one at a time."""
 
     def __init__(
@@ -213,19 +214,9 @@ class OnnxGenaiModel:
         stops: tuple[str, ...],
         cancel: CancelToken | None,
     ) -> Iterator[Chunk]:
-        if params.grammar is not None:
-            raise EngineError(
-                "the onnx engine takes no GBNF grammar (response_format); use a llama.cpp model"
-            )
+        check_grammar(self, params)
         tokens = [int(t) for t in self._tokenizer.encode(prompt)]
-        context = self.info.context_size
-        if len(tokens) >= context:
-            raise ContextOverflowError(
-                f"the prompt is {len(tokens)} tokens but the context holds {context}; "
-                "shorten the prompt or load the model with a larger --ctx"
-            )
-        budget = context - len(tokens)
-        limit = min(params.max_tokens, budget) if params.max_tokens else budget
+        limit = token_budget(len(tokens), self.info.context_size, params.max_tokens)
         return self._stream(tokens, params, stops, cancel, limit)
 
     def _search_options(self, params: SamplingParams, max_length: int) -> dict[str, Any]:

@@ -125,5 +125,5 @@ class ThreadPolicy:
 
 def threads_of(model: LoadedModel) -> str:
     """'1 of 2 (adaptive; others use 1.0 cores)' where the engine adapts, else the count."""
-    policy = getattr(model, "threads", None)  # the llama.cpp engines carry a ThreadPolicy
-    return policy.describe() if isinstance(policy, ThreadPolicy) else str(model.info.threads)
+    policy = model.threads
+    return policy.describe() if policy is not None else str(model.info.threads)

@@ -11,7 +11,7 @@ import psutil
 
 from assay.catalog import Resolved
 from assay.config import available_cores
-from assay.engines import LoadOptions
+from assay.engines import LoadedModel, LoadOptions
 from assay.engines.threads import threads_of
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
@@ -112,14 +112,14 @@ class ModelManager:
                 type_="server_error",
                 code="model_load_failed",
             ) from None
-        # A remote upstream computes elsewhere: it takes no local compute slot.
-        local = int(getattr(model, "parallel", 1)) == 1
+        # One generation at a time takes a compute slot; a batched model shares its own
+        # thread pool among its slots, and a remote upstream computes elsewhere.
         worker = ModelWorker(
             resolved.name,
             model,
             self.settings.max_queue,
             self._metrics,
-            self._compute if local else None,
+            self._compute if model.parallel == 1 else None,
         )
         self._workers[resolved.name] = worker
         self._observe_batches(resolved.name, model)
@@ -137,21 +137,19 @@ class ModelManager:
         parallel = self.settings.parallel or default_parallel(available_cores())
         return replace(options, parallel=parallel)
 
-    def _observe_batches(self, name: str, model: object) -> None:
-        slots = int(getattr(model, "parallel", 1))
-        self._metrics.slots.labels(name).set(slots)
-        observe = getattr(model, "observe", None)
-        if observe is None:
-            return
-        busy = self._metrics.busy_slots.labels(name)
-        tokens = self._metrics.batch_tokens.labels(name)
+    def _observe_batches(self, name: str, model: LoadedModel) -> None:
+        self._metrics.slots.labels(name).set(model.parallel)
+        metrics = self._metrics
 
         def on_step(active: int, batch_tokens: int) -> None:
-            busy.set(active)
+            metrics.busy_slots.labels(name).set(active)
             if batch_tokens:
-                tokens.observe(batch_tokens)
+                metrics.batch_tokens.labels(name).observe(batch_tokens)
 
-        observe(on_step)
+        if model.observe(on_step):
+            # The series exist from the load on (at 0), not from the first decode step.
+            metrics.busy_slots.labels(name)
+            metrics.batch_tokens.labels(name)
 
     def _memory_budget(self) -> int:
         if self.settings.memory_budget_bytes is not None:

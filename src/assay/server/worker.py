@@ -92,7 +92,7 @@ class ModelWorker:
         # One generation at a time, unless the model says it can take more (a remote upstream).
         self._threads = [
             threading.Thread(target=self._run, name=f"assay-{name}-{i}", daemon=True)
-            for i in range(max(1, int(getattr(model, "parallel", 1))))
+            for i in range(max(1, model.parallel))
         ]
         for thread in self._threads:
             thread.start()
