@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from assay import openai_wire as wire
 from assay.catalog import ModelEntry, Variant
 from assay.config import Settings
 from assay.errors import AssayError
@@ -281,7 +282,7 @@ class Manager:
             raise AssayError(
                 f"the assay server at {server.base_url} did not answer: {exc}"
             ) from None
-        body: dict[str, Any] = response.json()
         if response.status_code >= 400:
-            raise AssayError(str(body.get("error", {}).get("message", response.text)))
+            raise AssayError(wire.parse_error(response.content).message)
+        body: dict[str, Any] = response.json()
         return body

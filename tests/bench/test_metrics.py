@@ -6,7 +6,6 @@ import pytest
 
 from assay.bench import metrics as m
 from assay.bench.records import RequestRecord
-from assay.bench.targets import spread_tokens
 
 MS = 1_000_000
 
@@ -84,11 +83,3 @@ def test_stats_percentiles_and_spread() -> None:
     assert s.stdev == pytest.approx(3.02765, rel=1e-4)
     assert m.stats([]) is None
     assert m.stats([2.0]).stdev == 0.0  # type: ignore[union-attr]
-
-
-def test_tokens_are_spread_over_chunks_by_their_text() -> None:
-    assert spread_tokens([" a", " b"], 2) == (1, 1)
-    assert spread_tokens([" w1 w2 w3", " w4 w5 w6"], 6) == (3, 3)
-    assert spread_tokens(["x", "yyyyyyy"], 5) == (1, 4)
-    assert spread_tokens(["x", "y"], None) == (1, 1)
-    assert sum(spread_tokens(["ab", "c", "defg"], 11)) == 11

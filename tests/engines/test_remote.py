@@ -14,10 +14,12 @@ from pathlib import Path
 import openai
 import pytest
 
+from assay import openai_wire as wire
 from assay.catalog import ModelEntry, Variant
 from assay.config import Settings
-from assay.engines import Message, SamplingParams, collect
-from assay.errors import ModelFileError
+from assay.engines import Message, SamplingParams, Usage, collect
+from assay.engines.timing import StreamTimer
+from assay.errors import EngineError, ModelFileError
 from assay.registry import ModelRegistry
 from tests.bench.conftest import mock_server
 from tests.server.conftest import running_server
@@ -63,6 +65,32 @@ def test_an_upstream_streams_through_assay_and_serve_proxies_it(tmp_path: Path) 
             # 8 requests of ~45 ms each run side by side through the proxy, not one by one.
             assert elapsed < 8 * 0.045
         model.close()
+
+
+def test_chunks_of_several_tokens_add_up_to_the_upstream_count(tmp_path: Path) -> None:
+    """Each chunk of 3 tokens passes as it arrives; the usage at the end says 12, and the
+    chunks' counts add up to it, as the bench's endpoint target spreads the same stream."""
+    args = ("--ttft-ms", "5", "--itl-ms", "1", "--tokens-per-chunk", "3", "--output-tokens", "12")
+    with mock_server(*args) as url:
+        registry = registry_with(tmp_path, {"upstream": {"endpoint": url, "model": "mock"}})
+        model = registry.load("upstream").model
+        timer = StreamTimer()
+        chunks = list(timer.watch(model.chat([Message("user", "hi")], SamplingParams())))
+        model.close()
+    texts = [c.text for c in chunks if c.text]
+    assert len(texts) == 4 and chunks[-1].usage == Usage(10, 12)
+    assert sum(c.tokens for c in chunks) == 12 == sum(wire.spread_tokens(texts, 12))
+    assert timer.tokens == 12  # `assay run`'s decode rate counts every token
+
+
+def test_an_upstream_error_is_one_line_with_its_message(tmp_path: Path) -> None:
+    with mock_server("--ttft-ms", "0", "--failure-rate", "1") as url:
+        registry = registry_with(tmp_path, {"upstream": {"endpoint": url, "model": "mock"}})
+        model = registry.load("upstream").model
+        with pytest.raises(EngineError) as failed:
+            collect(model.chat([Message("user", "hi")], SamplingParams(max_tokens=4)))
+        model.close()
+    assert failed.value.message == f"upstream {url}/chat/completions answered 500: mock failure"
 
 
 def _entry(registry: ModelRegistry, name: str) -> tuple[ModelEntry, Variant]:

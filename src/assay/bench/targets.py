@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from assay import openai_wire as wire
 from assay.bench.prompts import Prompt
-from assay.bench.records import RequestRecord, TokenSource
+from assay.bench.records import RequestRecord
 from assay.engines import CancelToken, LoadedModel, Message, SamplingParams
-from assay.engines.remote import streamed_text
 from assay.engines.threads import threads_of
 from assay.errors import AssayError
 
@@ -253,22 +253,15 @@ class EndpointTarget:
         g = self._generation
         # A unique prefix keeps a server's prompt cache from serving a repeated prompt.
         prefix = "" if g.prefix_cache else f"[{uuid.uuid4().hex[:8]}] "
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [
-                {"role": m.role, "content": m.content} for m in _messages(request.prompt, prefix)
-            ],
-            "max_tokens": g.max_tokens,
-            "temperature": g.temperature,
-            "stream": g.stream,
-        }
-        if g.seed is not None:
-            body["seed"] = g.seed
-        if g.stream:
-            body["stream_options"] = {"include_usage": True}
-        if not g.prefix_cache:
-            body["cache_prompt"] = False  # llama.cpp's server and assay honour it
-        return body
+        return wire.request_body(
+            self.model,
+            messages=_messages(request.prompt, prefix),
+            stream=g.stream,
+            max_tokens=g.max_tokens,
+            temperature=g.temperature,
+            seed=g.seed,
+            prefix_cache=g.prefix_cache,
+        )
 
     async def _body_written(self, session: Any, context: Any, params: Any) -> None:
         sent = context.trace_request_ctx
@@ -306,7 +299,8 @@ class EndpointTarget:
                 first_byte = self._clock()
                 sent = written.ns or intended
                 if resp.status != 200:
-                    message = _error_message(await resp.read(), resp.status)
+                    said = wire.parse_error(await resp.read()).message
+                    message = f"HTTP {resp.status}: {said}"
                     return _record(
                         request,
                         sent_ns=sent,
@@ -314,6 +308,7 @@ class EndpointTarget:
                         end_ns=self._clock(),
                         error=message,
                     )
+                result: wire.StreamReply | wire.Completion
                 if self._generation.stream:
                     result = await self._read_stream(resp)
                 else:
@@ -330,56 +325,56 @@ class EndpointTarget:
         record = self._finish(request, sent, first_byte, end, result)
         return record.model_copy(update={"send_delay_ns": sent - intended})
 
-    async def _read_stream(self, resp: aiohttp.ClientResponse) -> _Raw:
+    async def _read_stream(self, resp: aiohttp.ClientResponse) -> wire.StreamReply:
         """Timestamp each network read and keep its raw lines; parse after the stream ends.
 
         Lines that arrive in one read arrived together and share its time. Deferring the
         JSON work keeps the client's per-chunk cost, and so its own lag, minimal.
         """
         clock = self._clock
+        data_line = wire.DATA
         lines: list[tuple[int, bytes]] = []
         tail = b""
         async for data in resp.content.iter_any():
             now = clock()
             *complete, tail = (tail + data).split(b"\n")
-            lines.extend((now, line) for line in complete if line.startswith(b"data:"))
-        return _parse_events(lines)
+            lines.extend((now, line) for line in complete if line.startswith(data_line))
+        return wire.parse_stream(lines)
 
-    async def _read_whole(self, resp: aiohttp.ClientResponse) -> _Raw:
-        raw = _Raw()
-        body = await resp.json(content_type=None)
-        choice = (body.get("choices") or [{}])[0]
-        raw.texts.append((choice.get("message") or {}).get("content") or choice.get("text") or "")
-        raw.finish_reason = choice.get("finish_reason")
-        raw.usage = body.get("usage")
-        return raw
+    async def _read_whole(self, resp: aiohttp.ClientResponse) -> wire.Completion:
+        return wire.parse_completion(await resp.json(content_type=None))
 
     def _finish(
-        self, request: BenchRequest, sent: int, first_byte: int, end: int, raw: _Raw
+        self,
+        request: BenchRequest,
+        sent: int,
+        first_byte: int,
+        end: int,
+        reply: wire.StreamReply | wire.Completion,
     ) -> RequestRecord:
-        text = "".join(raw.texts)
-        usage = raw.usage or {}
-        completion = usage.get("completion_tokens")
-        source: TokenSource | None = "server" if completion is not None else None
-        if completion is None and self._count_tokens is not None:
-            completion, source = self._count_tokens(text), "tokenizer"
-        if completion is None and raw.times:
-            completion, source = len(raw.times), "chunks"
-        details = usage.get("prompt_tokens_details") or {}
+        times: tuple[int, ...] = ()
+        chunks: tuple[str, ...] = ()
+        error = None
+        if isinstance(reply, wire.StreamReply):
+            times, chunks, error = reply.times, reply.chunks, reply.error
+        text = reply.text or ""
+        usage = reply.usage
+        counted = wire.count_completion(usage, text, len(times), self._count_tokens)
+        completion = counted.tokens if counted else None
         return _record(
             request,
             sent_ns=sent,
             first_byte_ns=first_byte,
-            first_token_ns=raw.times[0] if raw.times else None,
-            chunk_ns=tuple(raw.times),
-            chunk_tokens=spread_tokens(raw.chunk_texts, completion),
+            first_token_ns=times[0] if times else None,
+            chunk_ns=times,
+            chunk_tokens=wire.spread_tokens(chunks, completion),
             end_ns=end,
-            prompt_tokens=usage.get("prompt_tokens"),
+            prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=completion,
-            cached_tokens=details.get("cached_tokens"),
-            token_source=source,
-            finish_reason=raw.finish_reason,
-            error=raw.error,
+            cached_tokens=usage.cached_tokens if usage else None,
+            token_source=counted.source if counted else None,
+            finish_reason=reply.finish_reason,
+            error=error,
             text=text,
         )
 
@@ -394,76 +389,3 @@ class _SentAt:
 
     def __init__(self) -> None:
         self.ns: int | None = None
-
-
-class _Raw:
-    """What a response carried, before tokens are attributed to chunks."""
-
-    def __init__(self) -> None:
-        self.times: list[int] = []
-        self.chunk_texts: list[str] = []
-        self.texts: list[str] = []
-        self.usage: dict[str, Any] | None = None
-        self.finish_reason: str | None = None
-        self.error: str | None = None
-
-    def take(self, event: dict[str, Any], now: int) -> None:
-        if "error" in event:
-            error = event["error"]
-            self.error = error.get("message") if isinstance(error, dict) else str(error)
-            return
-        if event.get("usage"):
-            self.usage = event["usage"]
-        for choice in event.get("choices") or ():
-            content = streamed_text(choice)
-            if content:
-                self.times.append(now)
-                self.chunk_texts.append(content)
-                self.texts.append(content)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-
-
-def _parse_events(lines: list[tuple[int, bytes]]) -> _Raw:
-    """Parse the SSE data lines of one response in a single JSON call (several times faster
-    than one call per event), keeping each event's arrival time."""
-    times: list[int] = []
-    payloads: list[bytes] = []
-    for now, line in lines:
-        payload = line[5:].strip()
-        if payload == b"[DONE]":
-            break
-        times.append(now)
-        payloads.append(payload)
-    raw = _Raw()
-    for now, event in zip(times, json.loads(b"[" + b",".join(payloads) + b"]"), strict=True):
-        raw.take(event, now)
-    return raw
-
-
-def spread_tokens(chunk_texts: list[str], total: int | None) -> tuple[int, ...]:
-    """Attribute `total` tokens to content chunks: one each when they match, else in
-    proportion to each chunk's characters (largest remainder), at least one per chunk."""
-    n = len(chunk_texts)
-    if n == 0:
-        return ()
-    if total is None or total == n or total < n:
-        return (1,) * n
-    chars = [max(1, len(t)) for t in chunk_texts]
-    whole = sum(chars)
-    extra = total - n
-    shares = [extra * c / whole for c in chars]
-    counts = [1 + int(s) for s in shares]
-    order = sorted(range(n), key=lambda i: shares[i] - int(shares[i]), reverse=True)
-    for i in order[: total - sum(counts)]:
-        counts[i] += 1
-    return tuple(counts)
-
-
-def _error_message(body: bytes, status: int) -> str:
-    try:
-        error = json.loads(body).get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-    except (ValueError, AttributeError):
-        message = body[:200].decode("utf-8", errors="replace")
-    return f"HTTP {status}: {message}"

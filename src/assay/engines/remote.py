@@ -4,7 +4,6 @@ measures it beside local models; requests to it may run side by side."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -13,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from assay import openai_wire as wire
 from assay.engines.base import (
     CancelToken,
     Chunk,
@@ -77,9 +77,12 @@ class RemoteEngine:
 
 def _first_model(answer: httpx.Response) -> str:
     try:
-        return str(answer.json()["data"][0]["id"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise ModelFileError("the upstream lists no model; set 'model' in models.json") from None
+        listed = wire.model_ids(answer.json())
+    except ValueError:
+        listed = []
+    if not listed:
+        raise ModelFileError("the upstream lists no model; set 'model' in models.json")
+    return listed[0]
 
 
 class RemoteModel:
@@ -97,14 +100,15 @@ class RemoteModel:
     def chat(
         self, messages: Sequence[Message], params: SamplingParams, cancel: CancelToken | None = None
     ) -> Iterator[Chunk]:
-        body = {"messages": [{"role": m.role, "content": m.content} for m in messages]}
         prompt = "\n".join(m.content for m in messages)
-        return self._stream("/chat/completions", body, params, cancel, prompt)
+        return self._stream(
+            "/chat/completions", self._body(params, messages=messages), cancel, prompt
+        )
 
     def complete(
         self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
     ) -> Iterator[Chunk]:
-        return self._stream("/completions", {"prompt": prompt}, params, cancel, prompt)
+        return self._stream("/completions", self._body(params, prompt=prompt), cancel, prompt)
 
     def count_tokens(self, text: str) -> int:
         return self._count(text)
@@ -112,74 +116,64 @@ class RemoteModel:
     def close(self) -> None:
         self._client.close()
 
-    def _stream(
+    def _body(
         self,
-        path: str,
-        body: dict[str, Any],
         params: SamplingParams,
-        cancel: CancelToken | None,
-        prompt: str,
-    ) -> Iterator[Chunk]:
-        request = {
-            **body,
-            "model": self._model,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-            "stop": list(params.stop) or None,
-            "seed": params.seed,
-        }
-        if not params.prefix_cache:
-            request["cache_prompt"] = False
-        return self._events(self._endpoint + path, request, cancel, prompt)
+        messages: Sequence[Message] | None = None,
+        prompt: str | None = None,
+    ) -> dict[str, Any]:
+        return wire.request_body(
+            self._model,
+            messages=messages,
+            prompt=prompt,
+            stream=True,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=params.seed,
+            stop=params.stop,
+            prefix_cache=params.prefix_cache,
+        )
 
-    def _events(
-        self, url: str, request: dict[str, Any], cancel: CancelToken | None, prompt: str
+    def _stream(
+        self, path: str, body: dict[str, Any], cancel: CancelToken | None, prompt: str
     ) -> Iterator[Chunk]:
+        """Each content chunk is passed on as it arrives, counted as one token; the total
+        comes with the usage at the end, and what it adds goes on the final chunk
+        (wire.remaining_tokens), so the chunks add up to the count the bench records."""
+        url = self._endpoint + path
         texts: list[str] = []
-        usage: dict[str, Any] | None = None
+        usage: wire.Usage | None = None
         finish: FinishReason = "stop"
         try:
-            with self._client.stream("POST", url, json=request) as response:
+            with self._client.stream("POST", url, json=body) as response:
                 if response.status_code != 200:
-                    raise EngineError(_upstream_error(url, response))
+                    response.read()
+                    message = wire.parse_error(response.content).message
+                    raise EngineError(f"upstream {url} answered {response.status_code}: {message}")
                 for line in response.iter_lines():
                     if cancel is not None and cancel.cancelled:
                         finish = "cancelled"
                         break
-                    if not line.startswith("data:") or line.strip() == "data: [DONE]":
+                    event = wire.parse_line(line)
+                    if event is None:
                         continue
-                    event = json.loads(line[5:])
-                    usage = event.get("usage") or usage
-                    for choice in event.get("choices") or ():
-                        text = streamed_text(choice)
-                        if text:
-                            texts.append(text)
-                            yield Chunk(text, 1)
-                        if choice.get("finish_reason") == "length":
-                            finish = "length"
+                    if event.error is not None:
+                        raise EngineError(f"upstream {url} failed: {event.error}")
+                    usage = event.usage or usage
+                    if event.text:
+                        texts.append(event.text)
+                        yield Chunk(event.text, 1)
+                    if event.finish_reason == "length":
+                        finish = "length"
         except httpx.HTTPError as exc:
             raise EngineError(f"upstream {url} failed: {exc}") from None
-        yield Chunk("", 0, finish, self._usage(usage, prompt, "".join(texts)))
+        final = self._usage(usage, prompt, texts)
+        yield Chunk("", wire.remaining_tokens(len(texts), final.completion_tokens), finish, final)
 
-    def _usage(self, usage: dict[str, Any] | None, prompt: str, text: str) -> Usage:
-        if usage and "completion_tokens" in usage:
-            return Usage(int(usage.get("prompt_tokens") or 0), int(usage["completion_tokens"]))
-        return Usage(self._count(prompt), self._count(text), source="counted")
-
-
-def streamed_text(choice: dict[str, Any]) -> str | None:
-    """The text of one streamed choice: a chat delta's content, or a completion's text."""
-    delta = choice.get("delta")
-    return (delta or {}).get("content") if delta is not None else choice.get("text")
-
-
-def _upstream_error(url: str, response: httpx.Response) -> str:
-    response.read()
-    try:
-        message = response.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = response.text[:200]
-    return f"upstream {url} answered {response.status_code}: {message}"
+    def _usage(self, usage: wire.Usage | None, prompt: str, texts: list[str]) -> Usage:
+        """The server's count; else the prompt and the text counted here."""
+        counted = wire.count_completion(usage, "".join(texts), len(texts), self._count)
+        if usage is not None and counted is not None and counted.source == "server":
+            return Usage(usage.prompt_tokens or 0, counted.tokens)
+        return Usage(self._count(prompt), counted.tokens if counted else 0, source="counted")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from assay import openai_wire as wire
 from assay.engines import LoadedModel, SamplingParams, collect
 from assay.errors import AssayError
 from assay.quality.outputs import Output
@@ -96,31 +97,28 @@ class EndpointJudge:
     def close(self) -> None:
         return None
 
-    def _post(self, prompt: JudgePrompt, json_mode: bool) -> tuple[int, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [
-                {"role": m.role, "content": m.content} for m in prompt.messages(json_mode)
-            ],
-            "temperature": 0.0,
-            "seed": 0,
-            "max_tokens": MAX_REPLY_TOKENS,
-            "stream": False,
-        }
-        if json_mode:
-            body["response_format"] = {"type": "json_object"}
+    def _post(self, prompt: JudgePrompt, json_mode: bool) -> tuple[int, bytes]:
+        body = wire.request_body(
+            self.model,
+            messages=prompt.messages(json_mode),
+            stream=False,
+            max_tokens=MAX_REPLY_TOKENS,
+            temperature=0.0,
+            seed=0,
+            json_mode=json_mode,
+        )
         return self._request("/chat/completions", json.dumps(body).encode())
 
-    def _request(self, path: str, data: bytes | None = None) -> tuple[int, Any]:
+    def _request(self, path: str, data: bytes | None = None) -> tuple[int, bytes]:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         request = urllib.request.Request(self.base_url + path, data=data, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                return response.status, _json_or_text(response.read())
+                return response.status, response.read()
         except urllib.error.HTTPError as exc:
-            return exc.code, _json_or_text(exc.read())
+            return exc.code, exc.read()
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise JudgeError(f"cannot reach the judge at {self.base_url}: {reason}") from None
@@ -129,28 +127,24 @@ class EndpointJudge:
         """The ids the server lists at /models (none if it lists none, or no such route);
         a JudgeError when nothing answers at all."""
         _, body = self._request("/models")
-        try:
-            return [str(item["id"]) for item in body["data"]]
-        except (KeyError, TypeError):
-            return []
+        return wire.model_ids(_json(body))
 
 
-def _json_or_text(data: bytes) -> Any:
+def _json(data: bytes) -> Any:
     try:
         return json.loads(data)
     except ValueError:
-        return data.decode("utf-8", errors="replace")
+        return None
 
 
-def _content(status: int, body: Any) -> str:
+def _content(status: int, body: bytes) -> str:
     if status != 200:
-        error = body.get("error") if isinstance(body, dict) else body
-        message = error.get("message") if isinstance(error, dict) else error
-        raise JudgeError(f"the judge answered HTTP {status}: {str(message)[:200]}")
-    try:
-        return str(body["choices"][0]["message"]["content"] or "")
-    except (KeyError, IndexError, TypeError):
-        raise JudgeError("the judge's answer has no choices[0].message.content") from None
+        message = wire.parse_error(body).message
+        raise JudgeError(f"the judge answered HTTP {status}: {message}")
+    text = wire.parse_completion(_json(body)).text
+    if text is None:
+        raise JudgeError("the judge's answer has no choices[0].message.content")
+    return text
 
 
 def is_url(spec: str) -> bool:
