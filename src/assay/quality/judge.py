@@ -9,11 +9,11 @@ A reply that does not parse is recorded as invalid, with the reply, never as a s
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import httpx
 
 from assay import openai_wire as wire
 from assay.engines import LoadedModel, SamplingParams, collect
@@ -79,8 +79,9 @@ class EndpointJudge:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.name = f"{model} @ {self.base_url}"
-        self._api_key = api_key
-        self._timeout = timeout_s
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # httpx, as the remote engine and Manager use; one connection kept for every grade.
+        self._client = httpx.Client(timeout=timeout_s, headers=headers)
         self.json_mode = True
 
     def reply(self, prompt: JudgePrompt) -> str:
@@ -95,7 +96,7 @@ class EndpointJudge:
         return _content(*self._post(prompt, json_mode=False))
 
     def close(self) -> None:
-        return None
+        self._client.close()
 
     def _post(self, prompt: JudgePrompt, json_mode: bool) -> tuple[int, bytes]:
         body = wire.request_body(
@@ -107,21 +108,17 @@ class EndpointJudge:
             seed=0,
             json_mode=json_mode,
         )
-        return self._request("/chat/completions", json.dumps(body).encode())
+        return self._request("/chat/completions", body)
 
-    def _request(self, path: str, data: bytes | None = None) -> tuple[int, bytes]:
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(self.base_url + path, data=data, headers=headers)
+    def _request(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
+        url = self.base_url + path
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+            request = self._client.build_request("GET" if body is None else "POST", url, json=body)
+            response = self._client.send(request)
+        except httpx.HTTPError as exc:
+            reason = str(exc) or type(exc).__name__
             raise JudgeError(f"cannot reach the judge at {self.base_url}: {reason}") from None
+        return response.status_code, response.content
 
     def listed_models(self) -> list[str]:
         """The ids the server lists at /models (none if it lists none, or no such route);
@@ -161,10 +158,17 @@ def open_judge(
     """A judge from `--judge`: a catalog alias loaded here, or an endpoint URL."""
     if is_url(spec):
         # Asking for the model list also fails fast when nothing answers at the URL.
-        listed = EndpointJudge(spec, "", api_key, timeout_s).listed_models()
-        if judge_model is None and not listed:
-            raise JudgeError(f"{spec} lists no model; name one with --judge-model")
-        return EndpointJudge(spec, judge_model or listed[0], api_key, timeout_s)
+        judge = EndpointJudge(spec, judge_model or "", api_key, timeout_s)
+        try:
+            listed = judge.listed_models()
+            if judge_model is None and not listed:
+                raise JudgeError(f"{spec} lists no model; name one with --judge-model")
+        except JudgeError:
+            judge.close()
+            raise
+        judge.model = judge_model or listed[0]
+        judge.name = f"{judge.model} @ {judge.base_url}"
+        return judge
     if judge_model is not None:
         raise JudgeError("--judge-model names the model of a judge URL; for an alias, omit it")
     loaded = registry.load(spec)
