@@ -126,6 +126,7 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest) -> Response:
+        _refuse_unhonoured(body)
         try:
             messages = body.chat_messages()
         except ValueError as exc:
@@ -139,6 +140,7 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest) -> Response:
+        _refuse_unhonoured(body)
         params = body.sampling()
         prompt = body.text
 
@@ -178,6 +180,13 @@ def _model_objects(manager: ModelManager, include_uncached: bool = False) -> lis
         }
         objects.append(model_object(entry.alias, entry.publisher or "assay", extra))
     return objects
+
+
+def _refuse_unhonoured(body: ChatCompletionRequest | CompletionRequest) -> None:
+    """A field assay would otherwise answer as if it were absent is a 400 naming it."""
+    refusal = body.refusal()
+    if refusal is not None:
+        raise APIError(400, refusal.message, code="unsupported_parameter", param=refusal.field)
 
 
 async def _generate(

@@ -17,12 +17,16 @@ class ContentPart(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Kept, so that to_message can refuse what it would otherwise drop.
+    model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
 
     def to_message(self) -> Message:
+        for name, value in (self.model_extra or {}).items():
+            if name in ("tool_calls", "function_call", "audio") and value:
+                raise ValueError(f"a message with '{name}' is not supported: {name} is not served")
         if isinstance(self.content, list):
             if any(part.type != "text" for part in self.content):
                 raise ValueError("only text content parts are supported")
@@ -39,11 +43,67 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class _Sampling(BaseModel):
-    """Fields shared by chat and text completions; unknown fields are ignored, as OpenAI's
-    clients send some that a local server has no use for."""
+# Fields that do not change what the answer means: accepted and not used.
+HARMLESS_FIELDS = frozenset(
+    {"user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key"}
+)
+# Fields assay does not honour, with why; a request that sets one to anything but its
+# default is refused by name (400 unsupported_parameter), never answered as if it were absent.
+UNHONOURED_FIELDS: dict[str, str] = {
+    "logit_bias": "token biases are not applied",
+    "logprobs": "log probabilities are not returned",
+    "top_logprobs": "log probabilities are not returned",
+    "response_format": "only {'type': 'text'} is served: output is not constrained to JSON",
+    "tools": "tool calling is not served",
+    "tool_choice": "tool calling is not served",
+    "parallel_tool_calls": "tool calling is not served",
+    "functions": "function calling is not served",
+    "function_call": "function calling is not served",
+    "audio": "audio output is not served",
+    "modalities": "only ['text'] is served",
+    "prediction": "predicted outputs are not served",
+    "reasoning_effort": "the models served here have no reasoning setting",
+    "verbosity": "the models served here have no verbosity setting",
+    "web_search_options": "web search is not served",
+    "suffix": "insertion (suffix) is not served",
+    "best_of": "only best_of=1 is served",
+    "frequency_penalty": "only 0 is served (use repeat_penalty)",
+    "presence_penalty": "only 0 is served (use repeat_penalty)",
+}
+# The value of each that means "not used", so a client that sends the default is served.
+_UNUSED_VALUES: dict[str, tuple[Any, ...]] = {
+    "logit_bias": (None, {}),
+    "logprobs": (None, False, 0),
+    "top_logprobs": (None, 0),
+    "response_format": (None, {"type": "text"}),
+    "tools": (None, []),
+    "tool_choice": (None, "none", "auto"),
+    "parallel_tool_calls": (None, True, False),  # means nothing without tools (refused)
+    "functions": (None, []),
+    "function_call": (None, "none", "auto"),
+    "modalities": (None, ["text"]),
+    "best_of": (None, 1),
+    "frequency_penalty": (None, 0, 0.0),
+    "presence_penalty": (None, 0, 0.0),
+}
 
-    model_config = ConfigDict(extra="ignore")
+
+class Refusal(BaseModel):
+    """A request field assay will not answer as asked: the field and why."""
+
+    field: str
+    why: str
+
+    @property
+    def message(self) -> str:
+        return f"'{self.field}' is not supported here: {self.why}; remove it from the request"
+
+
+class _Sampling(BaseModel):
+    """Fields shared by chat and text completions. Other fields are kept (extra="allow") so
+    that `refusal()` can name them: a field assay does not honour is refused, never dropped."""
+
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
     stream: bool = False
@@ -84,6 +144,21 @@ class _Sampling(BaseModel):
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
+
+    def refusal(self) -> Refusal | None:
+        """The first field this request sets that assay does not honour, if any (in the
+        table's order, so `tools` is named before `tool_choice`; unknown fields last)."""
+        extra = self.model_extra or {}
+        order = [*(name for name in UNHONOURED_FIELDS if name in extra), *extra]
+        for name in dict.fromkeys(order):
+            value = extra[name]
+            if name in HARMLESS_FIELDS:
+                continue
+            if name not in UNHONOURED_FIELDS:
+                return Refusal(field=name, why="assay does not know this field")
+            if value not in _UNUSED_VALUES.get(name, (None,)):
+                return Refusal(field=name, why=UNHONOURED_FIELDS[name])
+        return None
 
 
 class ChatCompletionRequest(_Sampling):

@@ -1,0 +1,89 @@
+"""Every request field is honoured, harmless, or refused by name: none is silently dropped.
+The official openai client against a real server on the bundled model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam
+
+from tests.server.conftest import RunningServer
+
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hi."}]
+
+
+def client(server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "why"),
+    [
+        ({"logit_bias": {"1": 5}}, "logit_bias", "token biases are not applied"),
+        ({"logprobs": True, "top_logprobs": 2}, "logprobs", "log probabilities"),
+        ({"response_format": {"type": "json_object"}}, "response_format", "not constrained"),
+        ({"frequency_penalty": 0.5}, "frequency_penalty", "repeat_penalty"),
+        ({"modalities": ["text", "audio"]}, "modalities", "only ['text']"),
+        ({"reasoning_effort": "high"}, "reasoning_effort", "no reasoning setting"),
+        (
+            {"extra_body": {"mirostat": 2}},
+            "mirostat",
+            "assay does not know this field",
+        ),
+    ],
+)
+def test_an_unhonoured_field_is_a_400_naming_it(
+    server: RunningServer, fields: dict[str, Any], param: str, why: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(server).chat.completions.create(
+            model="smollm2-135m", messages=HI, max_tokens=4, **fields
+        )
+    error = caught.value
+    assert error.status_code == 400 and error.code == "unsupported_parameter"
+    assert error.param == param
+    assert f"'{param}' is not supported here" in error.message and why in error.message
+
+
+def test_tools_are_refused_until_served(server: RunningServer) -> None:
+    tool: Any = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
+    with pytest.raises(openai.BadRequestError, match="'tools' is not supported here"):
+        client(server).chat.completions.create(
+            model="smollm2-135m", messages=HI, max_tokens=4, tools=[tool], tool_choice="required"
+        )
+    history: Any = [
+        *HI,
+        {"role": "assistant", "tool_calls": [{"id": "1", "type": "function", "function": tool}]},
+    ]
+    with pytest.raises(openai.BadRequestError, match="'tool_calls' is not supported"):
+        client(server).chat.completions.create(model="smollm2-135m", messages=history)
+
+
+def test_harmless_fields_and_defaults_are_served(server: RunningServer) -> None:
+    reply = client(server).chat.completions.create(
+        model="smollm2-135m",
+        messages=HI,
+        max_tokens=4,
+        temperature=0,
+        user="someone",
+        metadata={"team": "edge"},
+        store=False,
+        logprobs=False,
+        response_format={"type": "text"},
+        frequency_penalty=0,
+        presence_penalty=0,
+        tool_choice="none",
+        modalities=["text"],
+    )
+    assert reply.choices[0].message.content
+
+
+def test_a_completion_refuses_suffix_and_best_of(server: RunningServer) -> None:
+    api = client(server)
+    with pytest.raises(openai.BadRequestError, match="'suffix' is not supported here"):
+        api.completions.create(model="smollm2-135m", prompt="def f(", suffix=")", max_tokens=4)
+    with pytest.raises(openai.BadRequestError, match="'best_of' is not supported here"):
+        api.completions.create(model="smollm2-135m", prompt="Hi", best_of=2, max_tokens=4)
+    assert api.completions.create(model="smollm2-135m", prompt="Hi", best_of=1, max_tokens=2)
