@@ -160,3 +160,18 @@ def test_bench_measures_an_upstream_beside_a_local_model(tmp_path: Path) -> None
     level = upstream["levels"][0]
     assert abs(level["ttft_s"]["p50"] * 1000 - 30) < 5  # the upstream's 30 ms, through assay
     assert upstream["info"]["engine"] == "remote"
+
+
+def test_response_format_to_an_engine_that_cannot_constrain_is_a_400(tmp_path: Path) -> None:
+    with mock_server("--ttft-ms", "1", "--itl-ms", "1") as url:
+        registry = registry_with(tmp_path, {"upstream": {"endpoint": url, "model": "mock"}})
+        with running_server(registry) as server:
+            api = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+            with pytest.raises(openai.BadRequestError) as caught:
+                api.chat.completions.create(
+                    model="upstream",
+                    messages=[{"role": "user", "content": "hi"}],
+                    response_format={"type": "json_object"},
+                )
+    assert caught.value.param == "response_format"
+    assert "upstream runs on the remote engine, which cannot" in caught.value.message

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Response
@@ -15,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from assay.engines import CancelToken, Chunk, LoadedModel
+from assay.engines.json_schema import SchemaError, grammar_for_schema
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
 from assay.server.errors import APIError, install_error_handlers
@@ -23,6 +26,7 @@ from assay.server.models import ModelManager
 from assay.server.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
+    ResponseFormat,
     Timings,
     UsageBody,
     model_object,
@@ -132,6 +136,8 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
         except ValueError as exc:
             raise APIError(400, str(exc), param="messages") from None
         params = body.sampling()
+        if body.response_format is not None and body.constrained:
+            params = replace(params, grammar=_grammar(body.response_format))
 
         def start(model: LoadedModel, cancel: CancelToken) -> Any:
             return model.chat(messages, params, cancel)
@@ -182,6 +188,26 @@ def _model_objects(manager: ModelManager, include_uncached: bool = False) -> lis
     return objects
 
 
+@functools.lru_cache(maxsize=64)
+def _schema_grammar(schema_json: str) -> str:
+    return grammar_for_schema(json.loads(schema_json))
+
+
+def _grammar(response_format: ResponseFormat) -> str:
+    """The GBNF grammar that holds the answer to RESPONSE_FORMAT; a 400 naming what in the
+    schema cannot be enforced."""
+    try:
+        if response_format.json_schema is None:
+            return _schema_grammar('{"type": "object"}')
+        # Not sorted: the properties' order is the order the model writes them in.
+        schema = json.dumps(response_format.json_schema.schema_)
+        return _schema_grammar(schema)
+    except SchemaError as exc:
+        raise APIError(
+            400, exc.message, param="response_format", code="invalid_json_schema"
+        ) from None
+
+
 def _refuse_unhonoured(body: ChatCompletionRequest | CompletionRequest) -> None:
     """A field assay would otherwise answer as if it were absent is a 400 naming it."""
     refusal = body.refusal()
@@ -199,6 +225,14 @@ async def _generate(
     chat: bool,
 ) -> Response:
     worker = await manager.worker(model_name)
+    if isinstance(body, ChatCompletionRequest) and body.constrained and not worker.model.grammar:
+        raise APIError(
+            400,
+            f"response_format needs a model that constrains its output; {model_name} runs on "
+            f"the {worker.model.info.engine} engine, which cannot: use a llama.cpp model",
+            code="unsupported_parameter",
+            param="response_format",
+        )
     job = Job(start=start, loop=asyncio.get_running_loop())
     try:
         worker.submit(job)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from assay.engines import Message, SamplingParams
 
@@ -53,7 +53,7 @@ UNHONOURED_FIELDS: dict[str, str] = {
     "logit_bias": "token biases are not applied",
     "logprobs": "log probabilities are not returned",
     "top_logprobs": "log probabilities are not returned",
-    "response_format": "only {'type': 'text'} is served: output is not constrained to JSON",
+    "response_format": "it is served on /v1/chat/completions, not here",
     "tools": "tool calling is not served",
     "tool_choice": "tool calling is not served",
     "parallel_tool_calls": "tool calling is not served",
@@ -161,8 +161,36 @@ class _Sampling(BaseModel):
         return None
 
 
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    # Decoding always enforces the schema, strict or not.
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's response_format: text, any JSON object, or JSON matching a schema."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_with_its_type(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type 'json_schema' needs a 'json_schema' object (name, schema)")
+        return self
+
+
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
+    response_format: ResponseFormat | None = None
+
+    @property
+    def constrained(self) -> bool:
+        return self.response_format is not None and self.response_format.type != "text"
 
     def chat_messages(self) -> list[Message]:
         return [m.to_message() for m in self.messages]

@@ -1,0 +1,95 @@
+"""JSON output constrained at decode time: a JSON schema (or any JSON object) as a GBNF
+grammar for llama.cpp's sampler, by llama-cpp-python's converter (llama.cpp's own).
+
+The converter skips keywords it does not implement (a `minimum` becomes any number), which
+would let an answer break the schema unannounced; `grammar_for_schema` refuses such a
+schema instead, naming the keyword and where it is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from assay.errors import AssayError
+
+# What the converter turns into grammar rules.
+_CONSTRAINING = frozenset(
+    {
+        "type", "properties", "required", "additionalProperties", "items", "prefixItems",
+        "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs",
+        "definitions", "pattern", "minLength", "maxLength", "format",
+    }
+)  # fmt: skip
+# Annotations: they say what a value means, not which values are valid.
+_ANNOTATIONS = frozenset(
+    {
+        "title", "description", "default", "examples", "$schema", "$id", "$comment",
+        "deprecated", "readOnly", "writeOnly", "strict",
+    }
+)  # fmt: skip
+_FORMATS = frozenset({"date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4"})
+# Keywords whose value is a map of names to schemas, or a list of schemas.
+_SCHEMA_MAPS = ("properties", "$defs", "definitions")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+
+
+class SchemaError(AssayError):
+    """A JSON schema assay cannot enforce; the message names the keyword and its place."""
+
+
+def unsupported(schema: Any, where: str = "#") -> str | None:
+    """The first keyword in SCHEMA that decoding could not enforce, as 'keyword at path'."""
+    if isinstance(schema, bool):
+        return None
+    if not isinstance(schema, dict):
+        return f"a schema that is not an object at {where}"
+    for key, value in schema.items():
+        if key in _ANNOTATIONS:
+            continue
+        if key not in _CONSTRAINING:
+            return f"'{key}' at {where}"
+        if key == "format" and value not in _FORMATS:
+            return f"'format: {value}' at {where} (enforced: {', '.join(sorted(_FORMATS))})"
+        if key == "$ref" and not str(value).startswith("#"):
+            return f"the remote '$ref: {value}' at {where}"
+        children: list[tuple[str, Any]] = []
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            children = [(f"{where}/{key}/{name}", sub) for name, sub in value.items()]
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            children = [(f"{where}/{key}/{i}", sub) for i, sub in enumerate(value)]
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            children = [(f"{where}/{key}", value)]
+        for path, sub in children:
+            found = unsupported(sub, path)
+            if found:
+                return found
+    return None
+
+
+def grammar_for_schema(schema: dict[str, Any]) -> str:
+    """The GBNF grammar of SCHEMA; a SchemaError naming what cannot be enforced."""
+    from jsonschema import SchemaError as InvalidSchema
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema).check_schema(schema)
+    except InvalidSchema as exc:
+        raise SchemaError(f"the JSON schema is not valid: {exc.message}") from None
+    found = unsupported(schema)
+    if found:
+        raise SchemaError(
+            f"the JSON schema uses {found}, which decoding cannot enforce; "
+            "remove it or express it with the keywords that can be"
+        )
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return str(json_schema_to_gbnf(json.dumps(schema)))
+    except (AssertionError, ValueError, KeyError, TypeError) as exc:
+        raise SchemaError(f"the JSON schema cannot be turned into a grammar: {exc}") from None
+
+
+def grammar_for_json_object() -> str:
+    """Any JSON object (response_format json_object)."""
+    return grammar_for_schema({"type": "object"})
