@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
-from assay.catalog import Catalog, ModelEntry, Resolved, Variant, load_catalog, resolve
+from assay.catalog import (
+    AdapterSource,
+    Catalog,
+    EndpointSource,
+    ModelEntry,
+    Resolved,
+    Variant,
+    load_catalog,
+    resolve,
+)
 from assay.config import Settings
 from assay.engines import Engine, EngineContext, LoadedModel, LoadOptions, Upstream, engine_for
 from assay.errors import AssayError
@@ -50,18 +59,13 @@ class ModelRegistry:
         return LoadedEntry(resolved, model)
 
     def engine(self, resolved: Resolved) -> Engine:
-        variant = resolved.variant
-        upstream = (
-            Upstream(variant.endpoint, variant.remote_model, variant.api_key_env)
-            if variant.endpoint
-            else None
-        )
-        context = EngineContext(
-            data_dir=self.settings.home,
-            count_tokens=self.count_tokens,
-            adapter=variant.adapter,
-            upstream=upstream,
-        )
+        variant, source = resolved.variant, resolved.variant.location
+        context = EngineContext(data_dir=self.settings.home, count_tokens=self.count_tokens)
+        if isinstance(source, AdapterSource):
+            context = replace(context, adapter=source.adapter)
+        elif isinstance(source, EndpointSource):
+            upstream = Upstream(source.endpoint, source.model, source.api_key_env)
+            context = replace(context, upstream=upstream)
         return engine_for(variant.engine, context)
 
     def count_tokens(self, text: str) -> int:
@@ -118,7 +122,8 @@ def with_adapter_entry_points(catalog: Catalog) -> Catalog:
     for point in metadata.entry_points(group="assay.adapters"):
         if point.name in merged:
             continue
-        variant = Variant(name="adapter", engine="adapter", adapter=point.value)
+        source = AdapterSource(adapter=point.value)
+        variant = Variant(name="adapter", engine="adapter", location=source)
         merged[point.name] = ModelEntry(
             alias=point.name,
             origin="user",

@@ -5,7 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from assay.catalog import load_catalog, resolve
+from assay.catalog import (
+    AdapterSource,
+    BundledSource,
+    DerivedSource,
+    EndpointSource,
+    HubSource,
+    LocalSource,
+    load_catalog,
+    resolve,
+)
 from assay.catalog.loader import load_builtin
 from assay.catalog.schema import ModelEntry, Variant
 from assay.errors import CatalogError, UnknownModelError
@@ -28,7 +37,10 @@ def test_builtin_catalog_has_bundled_models_and_workshop_candidates() -> None:
         assert entry.parameters and entry.context_length
         for variant in entry.variants:
             assert variant.size_bytes and variant.quantization
-            assert variant.bundled or (variant.repo and variant.file)
+            source = variant.location
+            assert isinstance(source, BundledSource) or (
+                isinstance(source, HubSource) and source.file
+            )
     assert catalog["smollm2-135m"].variants[0].sha256 is not None
     assert any(v.gated for v in catalog["gemma-2-2b"].variants)
 
@@ -50,7 +62,7 @@ def test_user_file_in_the_workshop_shape_adds_a_model(tmp_path: Path) -> None:
     entry = catalog["my-model"]
     assert entry.origin == "user"
     assert entry.capabilities == ("chat",)
-    assert entry.variants[0].path == gguf
+    assert entry.variants[0].location == LocalSource(path=gguf)
     assert entry.variants[0].size_bytes == 98_000_000
     assert "smollm2-135m" in catalog
 
@@ -100,9 +112,9 @@ def _entry() -> ModelEntry:
     return ModelEntry(
         alias="m",
         variants=(
-            Variant(name="q4", device="cpu", repo="r", file="a.gguf"),
-            Variant(name="q8", device="gpu", repo="r", file="b.gguf"),
-            Variant(name="q5", device="cpu", repo="r", file="c.gguf"),
+            Variant(name="q4", device="cpu", location=HubSource(repo="r", file="a.gguf")),
+            Variant(name="q8", device="gpu", location=HubSource(repo="r", file="b.gguf")),
+            Variant(name="q5", device="cpu", location=HubSource(repo="r", file="c.gguf")),
         ),
     )
 
@@ -131,3 +143,69 @@ def test_unknown_model_suggests_the_closest_name() -> None:
     assert info.value.message == "unknown model 'smollm2'; did you mean 'smollm2-135m'?"
     with pytest.raises(UnknownModelError, match="assay models list"):
         resolve(load_builtin(), "zzzzzz")
+
+
+# The source as the flat fields of catalog files written before `location`, and what it is.
+FLAT_SOURCES = [
+    (
+        {"bundled": {"distribution": "pkg", "files": ["a/x.gguf"]}, "file": "x.gguf"},
+        BundledSource(distribution="pkg", files=("a/x.gguf",), file="x.gguf"),
+        "bundled in the Python package pkg",
+    ),
+    (
+        {"repo": "org/repo", "file": "x.gguf", "revision": "v1", "gated": True},
+        HubSource(repo="org/repo", file="x.gguf", revision="v1"),
+        "hf://org/repo/x.gguf",
+    ),
+    ({"path": "/m/x.gguf"}, LocalSource(path=Path("/m/x.gguf")), "local file /m/x.gguf"),
+    (
+        {"engine": "adapter", "adapter": "pkg.mod:Model", "path": "/w"},
+        AdapterSource(adapter="pkg.mod:Model", weights=Path("/w")),
+        "adapter pkg.mod:Model with weights /w",
+    ),
+    (
+        {"engine": "remote", "endpoint": "http://h/v1", "remote_model": "m", "api_key_env": "K"},
+        EndpointSource(endpoint="http://h/v1", model="m", api_key_env="K"),
+        "upstream http://h/v1 (model m)",
+    ),
+    (
+        {"engine": "onnx", "file": "model", "derived_from": "a:q4"},
+        DerivedSource(derived_from="a:q4", file="model", made_by="converted"),
+        "converted by assay from a:q4",
+    ),
+]
+
+
+@pytest.mark.parametrize(("flat", "source", "described"), FLAT_SOURCES)
+def test_a_flat_source_reads_as_the_one_kind_it_describes(
+    flat: dict[str, object], source: object, described: str
+) -> None:
+    variant = Variant.model_validate({"name": "v", **flat})
+    assert variant.location == source
+    assert variant.source == described
+    # Written back, it is the nested shape, which reads back the same.
+    dumped = json.loads(variant.model_dump_json())
+    assert dumped["location"]["kind"] == variant.location.kind
+    assert Variant.model_validate(dumped) == variant
+
+
+def test_a_catalog_file_in_either_shape_loads_the_same(tmp_path: Path) -> None:
+    flat = {"name": "q4", "quantization": "Q4", "repo": "org/r", "file": "a.gguf"}
+    nested = {
+        "name": "q4",
+        "quantization": "Q4",
+        "location": {"kind": "hub", "repo": "org/r", "file": "a.gguf"},
+    }
+    entries = [ModelEntry(alias="m", variants=(Variant.model_validate(v),)) for v in (flat, nested)]
+    assert entries[0] == entries[1]
+
+
+def test_a_source_is_one_kind_with_its_own_fields() -> None:
+    with pytest.raises(ValueError, match="location"):
+        Variant.model_validate({"name": "v"})  # no source at all
+    with pytest.raises(ValueError, match="repo"):
+        Variant.model_validate(
+            {"name": "v", "location": {"kind": "local", "path": "/x"}, "repo": "org/r"}
+        )
+    with pytest.raises(ValueError, match="kind"):
+        Variant.model_validate({"name": "v", "location": {"kind": "ftp", "path": "/x"}})

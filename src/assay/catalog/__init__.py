@@ -2,6 +2,30 @@
 
 from assay.catalog.loader import Catalog, load_catalog
 from assay.catalog.resolve import Resolved, resolve
-from assay.catalog.schema import ModelEntry, Variant
+from assay.catalog.schema import (
+    AdapterSource,
+    BundledSource,
+    DerivedSource,
+    EndpointSource,
+    HubSource,
+    LocalSource,
+    ModelEntry,
+    ModelSource,
+    Variant,
+)
 
-__all__ = ["Catalog", "ModelEntry", "Resolved", "Variant", "load_catalog", "resolve"]
+__all__ = [
+    "AdapterSource",
+    "BundledSource",
+    "Catalog",
+    "DerivedSource",
+    "EndpointSource",
+    "HubSource",
+    "LocalSource",
+    "ModelEntry",
+    "ModelSource",
+    "Resolved",
+    "Variant",
+    "load_catalog",
+    "resolve",
+]

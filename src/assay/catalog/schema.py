@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Device = Literal["cpu", "gpu"]
 
@@ -23,17 +23,171 @@ def check_name(value: str, what: str) -> str:
     return value
 
 
-class BundledSource(BaseModel):
-    """A model file shipped inside installed Python distributions (one file or ordered chunks)."""
-
+class _Source(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @property
+    def cache_file(self) -> str | None:
+        """The file's name in assay's cache (`<models_dir>/<alias>/<variant>/`), where it is
+        pulled, assembled or made; None for a source assay keeps nothing of."""
+        return None
+
+    @property
+    def user_file(self) -> Path | None:
+        """The user's own file or folder, which assay loads in place and never deletes."""
+        return None
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class BundledSource(_Source):
+    """A model file shipped inside installed Python distributions (one file or ordered chunks,
+    which are assembled once in assay's cache as `file`)."""
+
+    kind: Literal["bundled"] = "bundled"
     distribution: str
     files: tuple[str, ...] = Field(min_length=1)
+    file: str | None = None
+
+    @property
+    def cache_file(self) -> str | None:
+        return self.file
+
+    def describe(self) -> str:
+        return f"bundled in the Python package {self.distribution}"
+
+
+class HubSource(_Source):
+    """A file of a Hugging Face hub repository, pulled into assay's cache."""
+
+    kind: Literal["hub"] = "hub"
+    repo: str
+    # None: the catalog names no file, and `assay pull` says so.
+    file: str | None = None
+    revision: str = "main"
+
+    @property
+    def cache_file(self) -> str | None:
+        return self.file
+
+    def describe(self) -> str:
+        return f"hf://{self.repo}/{self.file}"
+
+
+class LocalSource(_Source):
+    """The user's own model file (or folder, for the folder engines), loaded where it is."""
+
+    kind: Literal["local"] = "local"
+    path: Path
+
+    @property
+    def user_file(self) -> Path | None:
+        return self.path
+
+    def describe(self) -> str:
+        return f"local file {self.path}"
+
+
+class AdapterSource(_Source):
+    """A user's own model class, "package.module:Class" (engine "adapter"), and its weights."""
+
+    kind: Literal["adapter"] = "adapter"
+    adapter: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    weights: Path | None = None
+
+    @property
+    def user_file(self) -> Path | None:
+        return self.weights
+
+    def describe(self) -> str:
+        return f"adapter {self.adapter}" + (f" with weights {self.weights}" if self.weights else "")
+
+
+class EndpointSource(_Source):
+    """An OpenAI-compatible upstream (engine "remote"): its base URL, model id, key variable."""
+
+    kind: Literal["endpoint"] = "endpoint"
+    endpoint: str = Field(pattern=r"^https?://")
+    model: str | None = None
+    api_key_env: str | None = None
+
+    def describe(self) -> str:
+        return f"upstream {self.endpoint} (model {self.model or 'its first'})"
+
+
+class DerivedSource(_Source):
+    """A variant `assay quantize` or `convert` made from `alias:variant` (a store variant)."""
+
+    kind: Literal["derived"] = "derived"
+    derived_from: str | None = None
+    file: str
+    made_by: Literal["quantized", "converted"] = "quantized"
+
+    @property
+    def cache_file(self) -> str | None:
+        return self.file
+
+    def describe(self) -> str:
+        return f"{self.made_by} by assay" + (
+            f" from {self.derived_from}" if self.derived_from else ""
+        )
+
+
+# Where a variant's model comes from: one of six kinds, told apart by `kind`.
+ModelSource = Annotated[
+    BundledSource | HubSource | LocalSource | AdapterSource | EndpointSource | DerivedSource,
+    Field(discriminator="kind"),
+]
+
+# The source as flat optional fields, the shape catalog files had before `location`.
+_FLAT_SOURCE = (
+    "bundled",
+    "repo",
+    "revision",
+    "file",
+    "path",
+    "derived_from",
+    "adapter",
+    "endpoint",
+    "remote_model",
+    "api_key_env",
+)
+
+
+def _flat_source(flat: dict[str, Any], engine: str) -> dict[str, Any] | None:
+    """The one source that flat fields describe, in the order their readers tried them."""
+    if flat.get("adapter") is not None:
+        return {"kind": "adapter", "adapter": flat["adapter"], "weights": flat.get("path")}
+    if flat.get("endpoint") is not None:
+        return {
+            "kind": "endpoint",
+            "endpoint": flat["endpoint"],
+            "model": flat.get("remote_model"),
+            "api_key_env": flat.get("api_key_env"),
+        }
+    if flat.get("path") is not None:
+        return {"kind": "local", "path": flat["path"]}
+    bundled = flat.get("bundled")
+    if bundled is not None:
+        fields = bundled.model_dump() if isinstance(bundled, BaseModel) else dict(bundled)
+        return {**fields, "kind": "bundled", "file": flat.get("file")}
+    if flat.get("repo") is not None:
+        revision = flat.get("revision") or "main"
+        return {"kind": "hub", "repo": flat["repo"], "file": flat.get("file"), "revision": revision}
+    if flat.get("file") is not None:
+        made_by = "converted" if engine in ("onnx", "foundry") else "quantized"
+        return {
+            "kind": "derived",
+            "derived_from": flat.get("derived_from"),
+            "file": flat["file"],
+            "made_by": made_by,
+        }
+    return None
 
 
 class Variant(BaseModel):
-    """One concrete model file of an alias: a quantization for a device, with its source."""
+    """One concrete model of an alias: a quantization for a device, and where it comes from."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -41,22 +195,23 @@ class Variant(BaseModel):
     engine: str = "llamacpp"
     device: Device = "cpu"
     quantization: str | None = None
-    bundled: BundledSource | None = None
-    repo: str | None = None
-    revision: str = "main"
-    file: str | None = None
-    path: Path | None = None
+    location: ModelSource
     size_bytes: int | None = Field(default=None, ge=0)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     gated: bool = False
-    # `alias:variant` this was made from by `assay quantize` or `convert` (a store variant).
-    derived_from: str | None = None
-    # A user's own model class, "package.module:Class" (engine "adapter"); path = its weights.
-    adapter: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
-    # An OpenAI-compatible upstream (engine "remote"): its base URL, model id, key variable.
-    endpoint: str | None = Field(default=None, pattern=r"^https?://")
-    remote_model: str | None = None
-    api_key_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_flat_source(cls, data: Any) -> Any:
+        """Read a source given as the old flat fields (catalog files, keyword arguments)."""
+        if not isinstance(data, dict) or "location" in data:
+            return data
+        flat = {key: data[key] for key in _FLAT_SOURCE if key in data}
+        location = _flat_source(flat, str(data.get("engine") or "llamacpp"))
+        if location is None:
+            return data
+        rest = {key: value for key, value in data.items() if key not in flat}
+        return {**rest, "location": location}
 
     @field_validator("name")
     @classmethod
@@ -65,20 +220,8 @@ class Variant(BaseModel):
 
     @property
     def source(self) -> str:
-        if self.endpoint is not None:
-            return f"upstream {self.endpoint} (model {self.remote_model or 'its first'})"
-        if self.adapter is not None:
-            return f"adapter {self.adapter}" + (f" with weights {self.path}" if self.path else "")
-        if self.path is not None:
-            return f"local file {self.path}"
-        if self.bundled is not None:
-            return f"bundled in the Python package {self.bundled.distribution}"
-        if self.repo is not None:
-            return f"hf://{self.repo}/{self.file}"
-        if self.derived_from is not None:
-            made = "converted" if self.engine in ("onnx", "foundry") else "quantized"
-            return f"{made} by assay from {self.derived_from}"
-        return "unknown"
+        """Where it comes from, in words (`assay models`)."""
+        return self.location.describe()
 
 
 class ModelEntry(BaseModel):
@@ -149,20 +292,26 @@ class UserModelEntry(BaseModel):
 
     def to_variant(self) -> Variant:
         size = int(self.size_mb * 1_000_000) if self.size_mb is not None else None
-        local = self.weights or self.path
         return Variant(
             name=self.variant,
             engine="adapter" if self.adapter else "remote" if self.endpoint else self.engine,
             device=self.device,
             quantization=self.quantization,
-            repo=self.repo,
-            revision=self.revision,
-            file=self.file,
-            path=local.expanduser() if local else None,
+            location=self._location(),
             size_bytes=size,
             sha256=self.sha256,
-            adapter=self.adapter,
-            endpoint=self.endpoint,
-            remote_model=self.model,
-            api_key_env=self.api_key_env,
         )
+
+    def _location(self) -> ModelSource:
+        local = self.weights or self.path
+        local = local.expanduser() if local else None
+        if self.adapter is not None:
+            return AdapterSource(adapter=self.adapter, weights=local)
+        if self.endpoint is not None:
+            return EndpointSource(
+                endpoint=self.endpoint, model=self.model, api_key_env=self.api_key_env
+            )
+        if local is not None:
+            return LocalSource(path=local)
+        assert self.repo is not None, "to_variant needs has_source"
+        return HubSource(repo=self.repo, file=self.file, revision=self.revision)

@@ -17,10 +17,9 @@ from pathlib import Path
 from assay.catalog.loader import Catalog
 from assay.catalog.schema import ModelEntry, Variant
 from assay.config import Settings
-from assay.errors import ModelFileError, UnsafePathError
-from assay.store.bundled import locate_bundled_parts
+from assay.errors import UnsafePathError
 from assay.store.integrity import is_verified
-from assay.store.locate import cache_dir_for, cached_file, is_present
+from assay.store.locate import cache_dir_for, find
 from assay.store.records import last_used, read_record
 from assay.units import format_bytes
 
@@ -72,44 +71,19 @@ def scan(settings: Settings, catalog: Catalog) -> CacheScan:
 
 
 def _entry(settings: Settings, entry: ModelEntry, variant: Variant) -> CacheEntry | None:
+    found = find(settings, entry, variant)
+    if found.missing is not None or found.path is None:
+        return None
     folder = cache_dir_for(settings, entry, variant)
     record = read_record(folder)
     reference = variant.sha256 or (record.sha256 if record else None)
-    if variant.path is not None:
-        if not is_present(variant.path, variant):
-            return None
-        inside = _inside(variant.path, settings.models_dir)
-        source = "imported" if inside else "local file"
-        return _make(entry, variant, source, variant.path, folder, inside, reference)
-    if variant.bundled is not None:
-        return _bundled(settings, entry, variant, folder, reference)
-    if variant.file is None:
-        return None
-    path = cached_file(settings, entry, variant)
-    if not is_present(path, variant):
-        return None
-    source = record.kind if record and record.kind in ("quantized", "converted") else "pulled"
-    return _make(entry, variant, source, path, folder, True, reference)
-
-
-def _bundled(
-    settings: Settings, entry: ModelEntry, variant: Variant, folder: Path, reference: str | None
-) -> CacheEntry | None:
-    assert variant.bundled is not None
-    try:
-        parts = locate_bundled_parts(variant.bundled)
-    except ModelFileError:
-        return None
-    if len(parts) == 1:
-        return _make(entry, variant, "bundled", parts[0], folder, False, reference)
-    assembled = cached_file(settings, entry, variant)
-    if assembled.is_file():
-        return _make(entry, variant, "bundled", assembled, folder, True, reference)
-    size = sum(p.stat().st_size for p in parts)
-    return CacheEntry(
-        entry.alias, variant.name, "bundled (chunks)", parts[0].parent, size, False,
-        last_used(folder), False, reference,
-    )  # fmt: skip
+    if found.parts and not found.in_cache:  # chunks not assembled yet
+        size = sum(p.stat().st_size for p in found.parts)
+        return CacheEntry(
+            entry.alias, variant.name, "bundled (chunks)", found.parts[0].parent, size, False,
+            last_used(folder), False, reference,
+        )  # fmt: skip
+    return _make(entry, variant, found.how, found.path, folder, found.in_cache, reference)
 
 
 def _make(
@@ -172,12 +146,6 @@ def _partials(folder: Path, name: str) -> list[str]:
         else:
             found.append(f"{name}: partial download, {size}; 'assay pull {name}' resumes it")
     return found
-
-
-def _inside(path: Path, models_dir: Path) -> bool:
-    root = models_dir.resolve()
-    resolved = path.resolve()
-    return resolved == root or root in resolved.parents
 
 
 def du(path: Path) -> int:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
 
-from assay.catalog import Resolved
+from assay.catalog import HubSource, Resolved
 from assay.config import Settings
 from assay.errors import AssayError, DownloadError
 from assay.store.hub_errors import describe_hub_error, is_transient
@@ -103,13 +103,14 @@ def pull(settings: Settings, resolved: Resolved, options: PullOptions | None = N
     """Make resolved's file available locally, downloading it when needed."""
     options = options or PullOptions()
     entry, variant = resolved.entry, resolved.variant
-    if variant.repo is None or variant.path is not None or variant.bundled is not None:
+    source = variant.location
+    if not isinstance(source, HubSource):
         return _local_only(settings, resolved)
-    if variant.file is None:
+    if source.file is None:
         raise AssayError(f"'{resolved.name}' names a repo but no file in the catalog")
-    check_repo_id(variant.repo)
-    check_repo_file(variant.file)
-    check_revision(variant.revision)
+    check_repo_id(source.repo)
+    check_repo_file(source.file)
+    check_revision(source.revision)
     target = cached_file(settings, entry, variant)
     target.parent.mkdir(parents=True, exist_ok=True)
     contained(settings.models_dir, target.parent)
@@ -123,6 +124,13 @@ def pull(settings: Settings, resolved: Resolved, options: PullOptions | None = N
                 "unset it to download the model"
             )
         return _download(target, resolved, options)
+
+
+def _hub(resolved: Resolved) -> HubSource:
+    """The hub source of a variant that pull is downloading (checked in pull)."""
+    source = resolved.variant.location
+    assert isinstance(source, HubSource)
+    return source
 
 
 def _local_only(settings: Settings, resolved: Resolved) -> PullResult:
@@ -177,7 +185,7 @@ def _offline(options: PullOptions) -> bool:
 
 
 def _download(target: Path, resolved: Resolved, options: PullOptions) -> PullResult:
-    variant = resolved.variant
+    variant, source = resolved.variant, _hub(resolved)
     remote = _resolve_remote(resolved, options)
     expected = variant.sha256 or _lfs_sha256(remote.etag)
     size = remote.size if remote.size is not None else variant.size_bytes
@@ -209,8 +217,8 @@ def _download(target: Path, resolved: Resolved, options: PullOptions) -> PullRes
         size=got,
         sha256=digest,
         created=now(),
-        repo=variant.repo,
-        revision=variant.revision,
+        repo=source.repo,
+        revision=source.revision,
         commit=remote.commit,
         quantization=variant.quantization,
     )
@@ -237,12 +245,10 @@ def _resolve_remote(resolved: Resolved, options: PullOptions) -> _Remote:
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
-    variant = resolved.variant
-    assert variant.repo is not None and variant.file is not None
-    url = hf_hub_url(
-        variant.repo, variant.file, revision=variant.revision, endpoint=options.endpoint
-    )
-    options.say(f"looking up {variant.repo}/{variant.file} on {urlsplit(url).netloc}")
+    source = _hub(resolved)
+    assert source.file is not None
+    url = hf_hub_url(source.repo, source.file, revision=source.revision, endpoint=options.endpoint)
+    options.say(f"looking up {source.repo}/{source.file} on {urlsplit(url).netloc}")
     try:
         meta = get_hf_file_metadata(
             url,

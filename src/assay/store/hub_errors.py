@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assay.catalog import Resolved
+from assay.catalog import HubSource, Resolved
 
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -36,9 +36,10 @@ def describe_hub_error(exc: BaseException, resolved: Resolved, endpoint: str | N
         RevisionNotFoundError,
     )
 
-    variant = resolved.variant
+    variant, source = resolved.variant, resolved.variant.location
+    assert isinstance(source, HubSource)
     hub = (endpoint or constants.ENDPOINT).rstrip("/")
-    repo = f"{hub}/{variant.repo}"
+    repo = f"{hub}/{source.repo}"
     status = exc.response.status_code if isinstance(exc, HfHubHTTPError) else None
     if isinstance(exc, OfflineModeIsEnabled):
         return (
@@ -48,9 +49,9 @@ def describe_hub_error(exc: BaseException, resolved: Resolved, endpoint: str | N
     if isinstance(exc, GatedRepoError) or (status in (401, 403) and variant.gated):
         return _gated(resolved, repo, token_set=get_token() is not None)
     if isinstance(exc, RevisionNotFoundError):
-        return f"revision '{variant.revision}' of {repo} does not exist"
+        return f"revision '{source.revision}' of {repo} does not exist"
     if isinstance(exc, RemoteEntryNotFoundError):
-        return f"{repo} has no file '{variant.file}' at revision '{variant.revision}'"
+        return f"{repo} has no file '{source.file}' at revision '{source.revision}'"
     if isinstance(exc, RepositoryNotFoundError):
         return (
             f"{repo} was not found (HTTP {status}); if it is private or gated, set HF_TOKEN "
@@ -59,7 +60,7 @@ def describe_hub_error(exc: BaseException, resolved: Resolved, endpoint: str | N
     if status in (401, 403):
         return _gated(resolved, repo, token_set=get_token() is not None)
     if status is not None:
-        return f"{hub} answered HTTP {status} for {variant.repo}/{variant.file}; try again later"
+        return f"{hub} answered HTTP {status} for {source.repo}/{source.file}; try again later"
     if isinstance(exc, httpx2.TransportError):
         return (
             f"cannot reach {hub} ({type(exc).__name__}); check the connection, "

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assay.catalog.loader import Catalog
-from assay.catalog.schema import Variant
+from assay.catalog.schema import DerivedSource, Variant
 from assay.errors import UnsafePathError
 from assay.store.integrity import atomic_write_text
 from assay.store.safety import check_segment
@@ -105,14 +105,17 @@ def _made_variant(folder: Path) -> Variant | None:
         return None
     try:
         check_segment(record.file, "file")
+        made_by: Literal["quantized", "converted"] = (
+            "converted" if record.kind == "converted" else "quantized"
+        )
+        source = DerivedSource(derived_from=record.derived_from, file=record.file, made_by=made_by)
         return Variant(
             name=folder.name,
             engine=record.engine,
             quantization=record.quantization,
-            file=record.file,
+            location=source,
             size_bytes=record.size,
             sha256=record.sha256,
-            derived_from=record.derived_from,
         )
     except (ValidationError, UnsafePathError):
         return None

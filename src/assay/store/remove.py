@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assay.catalog.loader import Catalog
-from assay.catalog.schema import check_name
+from assay.catalog.schema import BundledSource, check_name
 from assay.config import Settings
 from assay.errors import AssayError, UnknownModelError
 from assay.store.cache import du
@@ -45,7 +45,8 @@ def plan_all(settings: Settings, catalog: Catalog) -> RemovalPlan:
     copied = tuple(
         alias
         for alias, entry in catalog.items()
-        if entry.origin == "user" and any(_copied_in(v.path, root) for v in entry.variants)
+        if entry.origin == "user"
+        and any(_copied_in(v.location.user_file, root) for v in entry.variants)
     )
     return RemovalPlan(removals, copied, ())
 
@@ -71,16 +72,18 @@ def plan(settings: Settings, catalog: Catalog, name: str) -> RemovalPlan:
     for variant_name in names:
         path = folder / variant_name
         variant = entry.variant(variant_name) if entry else None
-        if variant is not None and variant.path is not None:
-            if _copied_in(variant.path, settings.models_dir):
+        source = variant.location if variant is not None else None
+        user_file = source.user_file if source is not None else None
+        if user_file is not None:
+            if _copied_in(user_file, settings.models_dir):
                 copied.append(alias)
             else:
-                kept.append(f"{alias}:{variant_name} is your file {variant.path}; it stays")
+                kept.append(f"{alias}:{variant_name} is your file {user_file}; it stays")
         label = f"{alias}:{variant_name}"
-        if variant is not None and variant.bundled is not None and len(variant.bundled.files) == 1:
+        if isinstance(source, BundledSource) and len(source.files) == 1:
             kept.append(
-                f"{label} ships in the package {variant.bundled.distribution}; "
-                f"'pip uninstall {variant.bundled.distribution}' removes it"
+                f"{label} ships in the package {source.distribution}; "
+                f"'pip uninstall {source.distribution}' removes it"
             )
             label += " (assay's records of it)"
         if path.exists() or path.is_symlink():

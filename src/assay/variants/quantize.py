@@ -17,7 +17,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from assay.catalog import Resolved
-from assay.catalog.schema import ModelEntry, check_name
+from assay.catalog.schema import DerivedSource, ModelEntry, check_name
 from assay.config import Settings
 from assay.engines.quantizer import QUANT_TYPES, QuantType, quantize_file, type_of_file
 from assay.errors import AssayError, ModelFileError
@@ -139,9 +139,10 @@ def variant_name(entry: ModelEntry, name: str, made: str) -> str:
     existing = entry.variant(name)
     if existing is None:
         return name
-    if existing.derived_from is not None:
+    source = existing.location
+    if isinstance(source, DerivedSource) and source.derived_from is not None:
         raise AssayError(
-            f"'{entry.alias}:{name}' already exists ({made} from {existing.derived_from}); "
+            f"'{entry.alias}:{name}' already exists ({made} from {source.derived_from}); "
             f"remove it with 'assay cache rm {entry.alias}:{name}' or pass --name"
         )
     raise AssayError(
