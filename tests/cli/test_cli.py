@@ -211,3 +211,21 @@ def test_llama_log_is_a_setting_off_by_default() -> None:
     assert quiet.returncode == loud.returncode == 0, loud.stderr
     assert "llama_context" not in quiet.stderr and len(quiet.stderr.splitlines()) == 1
     assert "llama_context" in loud.stderr
+
+
+def test_run_with_a_json_schema_answers_json_that_matches_it(tmp_path: Path) -> None:
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    path = tmp_path / "cat.json"
+    path.write_text(json.dumps(schema))
+    result = assay("run", "smollm2-135m", "-p", "Describe a cat.", "--json-schema", str(path))
+    assert result.returncode == 0, result.stderr
+    jsonschema.validate(json.loads(result.stdout), schema)
+    path.write_text(json.dumps({"type": "integer", "minimum": 1}))
+    refused = assay("run", "smollm2-135m", "-p", "hi", "--json-schema", str(path))
+    assert_one_line_error(refused, "'minimum' at #", "cannot enforce")

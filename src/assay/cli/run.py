@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -39,8 +41,16 @@ def run(
     raw: Annotated[
         bool, typer.Option("--raw", help="Complete the prompt as is, without a chat template.")
     ] = False,
+    json_schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-schema",
+            help="Answer with JSON matching this JSON schema file, enforced while decoding.",
+        ),
+    ] = None,
 ) -> None:
     """Chat with a model: stream one answer, or start an interactive chat."""
+    grammar = _schema_grammar(json_schema) if json_schema is not None else None
     settings = Settings()
     registry = ModelRegistry(settings)
     options = registry.load_options(
@@ -52,7 +62,15 @@ def run(
         raise AssayError("the prompt is empty; pass --prompt TEXT or pipe text on stdin")
     note_running(command="run", model=model)  # named if the engine crashes the process
     loaded = registry.load(model, options)
-    params = SamplingParams(temperature=temperature, seed=seed, max_tokens=max_tokens)
+    if grammar is not None and not loaded.model.grammar:
+        loaded.model.close()
+        raise AssayError(
+            f"--json-schema needs a model that constrains its output; {loaded.resolved.name} "
+            f"runs on the {loaded.model.info.engine} engine, which cannot: use a llama.cpp model"
+        )
+    params = SamplingParams(
+        temperature=temperature, seed=seed, max_tokens=max_tokens, grammar=grammar
+    )
     try:
         if prompt is not None:
             _answer_once(loaded.model, prompt, system, params, raw)
@@ -60,6 +78,20 @@ def run(
             _chat(loaded.model, loaded.resolved.name, system, params)
     finally:
         loaded.model.close()
+
+
+def _schema_grammar(path: Path) -> str:
+    from assay.engines.json_schema import grammar_for_schema
+
+    try:
+        schema = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise AssayError(f"cannot read the JSON schema {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise AssayError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(schema, dict):
+        raise AssayError(f"{path} holds no JSON schema object")
+    return grammar_for_schema(schema)
 
 
 def _answer_once(
