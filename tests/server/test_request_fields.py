@@ -23,7 +23,6 @@ def client(server: RunningServer) -> openai.OpenAI:
     [
         ({"logit_bias": {"1": 5}}, "logit_bias", "token biases are not applied"),
         ({"logprobs": True, "top_logprobs": 2}, "logprobs", "log probabilities"),
-        ({"response_format": {"type": "json_object"}}, "response_format", "not constrained"),
         ({"frequency_penalty": 0.5}, "frequency_penalty", "repeat_penalty"),
         ({"modalities": ["text", "audio"]}, "modalities", "only ['text']"),
         ({"reasoning_effort": "high"}, "reasoning_effort", "no reasoning setting"),
