@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -162,16 +163,18 @@ def test_bench_measures_an_upstream_beside_a_local_model(tmp_path: Path) -> None
     assert upstream["info"]["engine"] == "remote"
 
 
-def test_response_format_to_an_engine_that_cannot_constrain_is_a_400(tmp_path: Path) -> None:
+def test_what_an_engine_cannot_do_is_a_400_naming_the_field(tmp_path: Path) -> None:
     with mock_server("--ttft-ms", "1", "--itl-ms", "1") as url:
         registry = registry_with(tmp_path, {"upstream": {"endpoint": url, "model": "mock"}})
         with running_server(registry) as server:
             api = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-            with pytest.raises(openai.BadRequestError) as caught:
+            hi: Any = [{"role": "user", "content": "hi"}]
+            with pytest.raises(openai.BadRequestError) as constrained:
                 api.chat.completions.create(
-                    model="upstream",
-                    messages=[{"role": "user", "content": "hi"}],
-                    response_format={"type": "json_object"},
+                    model="upstream", messages=hi, response_format={"type": "json_object"}
                 )
-    assert caught.value.param == "response_format"
-    assert "upstream runs on the remote engine, which cannot" in caught.value.message
+            with pytest.raises(openai.BadRequestError) as scored:
+                api.chat.completions.create(model="upstream", messages=hi, logprobs=True)
+    assert constrained.value.param == "response_format" and scored.value.param == "logprobs"
+    assert "upstream runs on the remote engine, which cannot" in constrained.value.message
+    assert "logprobs needs a model that gives log probabilities" in scored.value.message

@@ -22,7 +22,6 @@ def client(server: RunningServer) -> openai.OpenAI:
     ("fields", "param", "why"),
     [
         ({"logit_bias": {"1": 5}}, "logit_bias", "token biases are not applied"),
-        ({"logprobs": True, "top_logprobs": 2}, "logprobs", "log probabilities"),
         ({"frequency_penalty": 0.5}, "frequency_penalty", "repeat_penalty"),
         ({"modalities": ["text", "audio"]}, "modalities", "only ['text']"),
         ({"reasoning_effort": "high"}, "reasoning_effort", "no reasoning setting"),

@@ -64,6 +64,9 @@ class SamplingParams:
     prefix_cache: bool = True
     # A GBNF grammar the output must match (llama.cpp engines); None: unconstrained.
     grammar: str | None = None
+    # Log probabilities of each generated token and of this many alternatives (0-20);
+    # None: none (engines that cannot give them refuse, see LoadedModel.logprobs).
+    logprobs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,16 +82,29 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Logprob:
+    """A token's log probability under the model (its raw distribution, before sampling),
+    with its text and bytes; `top` holds the most likely tokens at that position."""
+
+    token: str
+    bytes: bytes
+    logprob: float
+    top: tuple[Logprob, ...] = ()
+
+
+@dataclass(frozen=True)
 class Chunk:
     """Text produced since the previous chunk and how many tokens it came from.
 
-    The final chunk has finish_reason and usage set (its text may be empty).
+    The final chunk has finish_reason and usage set (its text may be empty). With
+    SamplingParams.logprobs, `logprobs` holds one entry per token the chunk came from.
     """
 
     text: str
     tokens: int
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    logprobs: tuple[Logprob, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,11 @@ class LoadedModel(Protocol):
         refuses a grammar (onnx, foundry) or ignores it (an adapter, a remote upstream)."""
         ...
 
+    @property
+    def logprobs(self) -> bool:
+        """True when its chunks carry log probabilities for SamplingParams.logprobs."""
+        ...
+
     def observe(self, observer: StepObserver) -> bool:
         """Have observer called at every decode step of its batches; False (and nothing is
         ever called) when the model decodes no batches."""
@@ -188,6 +209,7 @@ class LoadedModelBase:
 
     parallel: int = 1
     grammar: bool = False
+    logprobs: bool = False
 
     @property
     def threads(self) -> ThreadPolicy | None:

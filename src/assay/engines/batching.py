@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from assay.engines.base import CancelToken, SamplingParams
+from assay.engines.logprobs import TokenLogprobs, from_logits
 from assay.engines.threads import ThreadPolicy
 from assay.errors import EngineError
 
@@ -48,6 +49,8 @@ class BatchedSequence:
     next_token: int | None = None  # sampled, not yet in the KV cache
     generated: int = 0
     batch_index: int = -1
+    # With params.logprobs: the log probabilities of the token the reader was given last.
+    latest_logprobs: TokenLogprobs | None = None
 
     @property
     def position(self) -> int:
@@ -63,7 +66,11 @@ class BatchedSequence:
             while (item := self.out.get()) is not END:
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                if isinstance(item, TokenLogprobs):
+                    self.latest_logprobs = item
+                    yield item.token
+                else:
+                    yield item
         finally:
             self.abandoned.set()
 
@@ -253,7 +260,13 @@ class BatchScheduler:
                 self._lib.llama_sampler_sample(sequence.sampler, self._ctx, sequence.batch_index)
             )
         sequence.generated += 1
-        sequence.out.put(token)
+        top = sequence.params.logprobs
+        if top is None:
+            sequence.out.put(token)
+        else:
+            logits = self._lib.llama_get_logits_ith(self._ctx, sequence.batch_index)
+            row = np.ctypeslib.as_array(logits, shape=(self._n_vocab,))
+            sequence.out.put(from_logits(row, token, top))
         sequence.next_token = token
         if self._is_eog(token) or sequence.generated >= sequence.limit:
             self._finish(sequence)

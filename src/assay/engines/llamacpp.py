@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from assay.engines.base import (
     CancelToken,
     Chunk,
     LoadedModelBase,
     LoadOptions,
+    Logprob,
     Message,
     ModelInfo,
     SamplingParams,
@@ -26,6 +29,7 @@ from assay.engines.base import (
 from assay.engines.batching import BatchedSequence, BatchScheduler, eog_checker
 from assay.engines.chat_format import ChatFormat, chat_format_for
 from assay.engines.loading import LoadMeter, model_info, token_budget
+from assay.engines.logprobs import TokenLogprobs, from_logits, with_text
 from assay.engines.threads import ThreadPolicy
 from assay.engines.token_stream import chunks_from_tokens
 from assay.errors import EngineError, ModelFileError
@@ -205,6 +209,7 @@ class LlamaCppModel(LoadedModelBase):
     """One loaded GGUF model; generations run one at a time."""
 
     grammar = True
+    logprobs = True
 
     def __init__(
         self, llm: Any, info: ModelInfo, chat_format: ChatFormat, lib: Any, threads: ThreadPolicy
@@ -212,6 +217,7 @@ class LlamaCppModel(LoadedModelBase):
         self._llm = llm
         self._lib = lib
         self._vocab = llm._model.vocab
+        self._n_vocab = int(lib.llama_vocab_n_tokens(self._vocab))
         self._chat_format = chat_format
         self._lock = threading.Lock()
         self._pieces: dict[int, bytes] = {}
@@ -312,11 +318,28 @@ class LlamaCppModel(LoadedModelBase):
                     # llama-cpp-python builds the sampler (grammar state included) per call.
                     grammar=grammar,
                 )
+                logprob = None
+                if params.logprobs is not None:
+                    latest: list[TokenLogprobs] = []
+                    tokens = self._scored(tokens, params.logprobs, latest)
+                    logprob = lambda _: with_text(latest[-1], self._piece)  # noqa: E731
                 yield from self._chunks(
-                    self._tuned(tokens), len(prompt_tokens), stops, cancel, limit
+                    self._tuned(tokens), len(prompt_tokens), stops, cancel, limit, logprob
                 )
             except (RuntimeError, ValueError) as exc:
                 raise EngineError(f"llama.cpp failed while generating: {exc}") from None
+
+    def _scored(
+        self, tokens: Iterable[int], top: int, latest: list[TokenLogprobs]
+    ) -> Iterator[int]:
+        """The tokens; before each is passed on, its log probabilities go to LATEST, from the
+        logits that sampled it (llama.cpp keeps them until the token is decoded)."""
+        ctx = self._llm._ctx.ctx
+        for token in tokens:
+            logits = self._lib.llama_get_logits_ith(ctx, -1)
+            row = np.ctypeslib.as_array(logits, shape=(self._n_vocab,))
+            latest[:] = [from_logits(row, token, top)]
+            yield token
 
     def _tuned(self, tokens: Iterable[int]) -> Iterator[int]:
         """The tokens, with the thread count re-decided between decode steps."""
@@ -345,6 +368,7 @@ class LlamaCppModel(LoadedModelBase):
         stops: tuple[str, ...],
         cancel: CancelToken | None,
         limit: int,
+        logprob: Callable[[int], Logprob] | None = None,
     ) -> Iterator[Chunk]:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         return chunks_from_tokens(
@@ -356,6 +380,7 @@ class LlamaCppModel(LoadedModelBase):
             limit=limit,
             prompt_tokens=prompt_tokens,
             flush=lambda: decoder.decode(b"", final=True),
+            logprob=logprob,
         )
 
 
@@ -399,4 +424,14 @@ class BatchedLlamaCppModel(LlamaCppModel):
         grammar: Any = None,
     ) -> Iterator[Chunk]:
         sequence = self._scheduler.submit(BatchedSequence(prompt_tokens, params, limit, cancel))
-        yield from self._chunks(sequence.tokens(), len(prompt_tokens), stops, cancel, limit)
+        logprob = None
+        if params.logprobs is not None:
+
+            def logprob(_: int) -> Logprob:
+                entry = sequence.latest_logprobs
+                assert entry is not None  # set by tokens() before it yields the token
+                return with_text(entry, self._piece)
+
+        yield from self._chunks(
+            sequence.tokens(), len(prompt_tokens), stops, cancel, limit, logprob
+        )

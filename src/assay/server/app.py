@@ -8,7 +8,7 @@ import functools
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +16,7 @@ from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from assay.engines import CancelToken, Chunk, LoadedModel
+from assay.engines import CancelToken, Chunk, LoadedModel, Logprob
 from assay.engines.json_schema import SchemaError, grammar_for_schema
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
@@ -225,14 +225,7 @@ async def _generate(
     chat: bool,
 ) -> Response:
     worker = await manager.worker(model_name)
-    if isinstance(body, ChatCompletionRequest) and body.constrained and not worker.model.grammar:
-        raise APIError(
-            400,
-            f"response_format needs a model that constrains its output; {model_name} runs on "
-            f"the {worker.model.info.engine} engine, which cannot: use a llama.cpp model",
-            code="unsupported_parameter",
-            param="response_format",
-        )
+    _check_capabilities(body, worker.model, model_name)
     job = Job(start=start, loop=asyncio.get_running_loop())
     try:
         worker.submit(job)
@@ -246,20 +239,43 @@ async def _generate(
         ) from None
     chunks = job.chunks()
     first = await _first_chunk(chunks)  # errors before any output become a plain HTTP error
-    reply = _Reply(body.model, chat)
+    echo = body.text if isinstance(body, CompletionRequest) and body.echo else ""
+    reply = _Reply(body.model, chat, body.top_logprobs_wanted() is not None, echo)
     if body.stream:
         return StreamingResponse(
             _sse(reply, first, chunks, job, worker, metrics, body.include_usage),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    texts = [first.text]
+    texts = [echo, first.text]
+    entries = list(first.logprobs or ())
     final = first
     async for chunk in chunks:
         texts.append(chunk.text)
+        entries += chunk.logprobs or ()
         final = chunk
     _observe(metrics, worker, job, final)
-    return JSONResponse(reply.whole("".join(texts), final, _timings(job, final)))
+    return JSONResponse(reply.whole("".join(texts), final, _timings(job, final), entries))
+
+
+def _check_capabilities(
+    body: ChatCompletionRequest | CompletionRequest, model: LoadedModel, name: str
+) -> None:
+    """A 400 naming the field when the model cannot do what the request asks for."""
+    wants = []
+    if isinstance(body, ChatCompletionRequest) and body.constrained and not model.grammar:
+        wants.append(("response_format", "a model that constrains its output"))
+    if body.top_logprobs_wanted() is not None and not model.logprobs:
+        wants.append(("logprobs", "a model that gives log probabilities"))
+    if wants:
+        field, what = wants[0]
+        raise APIError(
+            400,
+            f"{field} needs {what}; {name} runs on the {model.info.engine} engine, which "
+            "cannot: use a llama.cpp model",
+            code="unsupported_parameter",
+            param=field,
+        )
 
 
 async def _first_chunk(chunks: AsyncGenerator[Chunk, None]) -> Chunk:
@@ -273,9 +289,12 @@ async def _first_chunk(chunks: AsyncGenerator[Chunk, None]) -> Chunk:
 class _Reply:
     """Builds OpenAI response objects for one request."""
 
-    def __init__(self, model: str, chat: bool) -> None:
+    def __init__(self, model: str, chat: bool, logprobs: bool = False, echo: str = "") -> None:
         self.model = model
         self.chat = chat
+        self.logprobs = logprobs
+        self.echo = echo  # completions' echo: the prompt, sent before the first text
+        self._offset = len(echo)  # completions' text_offset of the next token
         self.id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         self.created = int(time.time())
         # A text delta is the same event bar its text: render it once, fill in the text per
@@ -284,7 +303,9 @@ class _Reply:
         rendered = _event(self.delta(marker, None))
         self._delta_prefix, self._delta_suffix = rendered.split(json.dumps(marker), 1)
 
-    def text_event(self, text: str) -> str:
+    def text_event(self, text: str, logprobs: tuple[Logprob, ...] | None = None) -> str:
+        if self.logprobs:
+            return _event(self.delta(text, None, logprobs or ()))
         return f"{self._delta_prefix}{json.dumps(text)}{self._delta_suffix}"
 
     def _envelope(self, choices: list[dict[str, Any]], chunk: bool) -> dict[str, Any]:
@@ -302,22 +323,46 @@ class _Reply:
         }
 
     def _choice(
-        self, text: str, finish: str | None, chunk: bool, role: bool = False
+        self,
+        text: str,
+        finish: str | None,
+        chunk: bool,
+        role: bool = False,
+        logprobs: Sequence[Logprob] | None = None,
     ) -> dict[str, Any]:
+        scores = self._logprobs_body(logprobs) if self.logprobs and logprobs is not None else None
         if not self.chat:
-            return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+            return {"index": 0, "text": text, "logprobs": scores, "finish_reason": finish}
         if chunk:
             delta: dict[str, Any] = (
                 {"role": "assistant", "content": text}
                 if role
                 else ({"content": text} if text or finish is None else {})
             )
-            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return {"index": 0, "delta": delta, "logprobs": scores, "finish_reason": finish}
         message = {"role": "assistant", "content": text}
-        return {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+        return {"index": 0, "message": message, "logprobs": scores, "finish_reason": finish}
 
-    def whole(self, text: str, final: Chunk, timings: Timings) -> dict[str, Any]:
-        body = self._envelope([self._choice(text, _finish(final), chunk=False)], chunk=False)
+    def _logprobs_body(self, entries: Sequence[Logprob]) -> dict[str, Any]:
+        """Chat's {"content": [...]} or completions' tokens/token_logprobs/top_logprobs."""
+        if self.chat:
+            return {"content": [_logprob_entry(e, with_top=True) for e in entries], "refusal": None}
+        offsets = []
+        for entry in entries:
+            offsets.append(self._offset)
+            self._offset += len(entry.token)
+        return {
+            "tokens": [e.token for e in entries],
+            "token_logprobs": [e.logprob for e in entries],
+            "top_logprobs": [{t.token: t.logprob for t in e.top} for e in entries],
+            "text_offset": offsets,
+        }
+
+    def whole(
+        self, text: str, final: Chunk, timings: Timings, logprobs: Sequence[Logprob] = ()
+    ) -> dict[str, Any]:
+        choice = self._choice(text, _finish(final), chunk=False, logprobs=logprobs)
+        body = self._envelope([choice], chunk=False)
         body["usage"] = _usage(final).model_dump()
         body["timings"] = timings.model_dump()
         return body
@@ -325,13 +370,26 @@ class _Reply:
     def role_chunk(self) -> dict[str, Any]:
         return self._envelope([self._choice("", None, chunk=True, role=True)], chunk=True)
 
-    def delta(self, text: str, finish: str | None) -> dict[str, Any]:
-        return self._envelope([self._choice(text, finish, chunk=True)], chunk=True)
+    def delta(
+        self, text: str, finish: str | None, logprobs: Sequence[Logprob] | None = None
+    ) -> dict[str, Any]:
+        return self._envelope([self._choice(text, finish, True, logprobs=logprobs)], chunk=True)
 
     def usage_chunk(self, final: Chunk) -> dict[str, Any]:
         body = self._envelope([], chunk=True)
         body["usage"] = _usage(final).model_dump()
         return body
+
+
+def _logprob_entry(entry: Logprob, with_top: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "token": entry.token,
+        "logprob": entry.logprob,
+        "bytes": list(entry.bytes),
+    }
+    if with_top:
+        body["top_logprobs"] = [_logprob_entry(t) for t in entry.top]
+    return body
 
 
 def _finish(final: Chunk) -> str:
@@ -361,10 +419,12 @@ async def _sse(
     try:
         if reply.chat:
             yield _event(reply.role_chunk())
+        elif reply.echo:
+            yield reply.text_event(reply.echo, ())
         chunk = first
         while True:
-            if chunk.text:
-                yield reply.text_event(chunk.text)
+            if chunk.text or chunk.logprobs:
+                yield reply.text_event(chunk.text, chunk.logprobs)
             if chunk.finish_reason is not None:
                 break
             chunk = await chunks.__anext__()

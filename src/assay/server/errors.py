@@ -73,12 +73,15 @@ def install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         loc = [str(part) for part in first.get("loc", ()) if part != "body"]
         param = ".".join(loc) or None
+        text = str(first.get("msg")).removeprefix("Value error, ")
         if first.get("type") == "json_invalid":
             message = "the request body is not valid JSON"
+        elif not loc and first.get("type") == "value_error":
+            message = text  # a rule across fields (top_logprobs needs logprobs, ...)
         elif not loc:
             message = "the request body must be a JSON object (Content-Type: application/json)"
         else:
-            message = f"{param or 'body'}: {first.get('msg')}"
+            message = f"{param or 'body'}: {text}"
         return JSONResponse(error_body(message, "invalid_request_error", None, param), 400)
 
     @app.exception_handler(StarletteHTTPException)

@@ -51,8 +51,6 @@ HARMLESS_FIELDS = frozenset(
 # default is refused by name (400 unsupported_parameter), never answered as if it were absent.
 UNHONOURED_FIELDS: dict[str, str] = {
     "logit_bias": "token biases are not applied",
-    "logprobs": "log probabilities are not returned",
-    "top_logprobs": "log probabilities are not returned",
     "response_format": "it is served on /v1/chat/completions, not here",
     "tools": "tool calling is not served",
     "tool_choice": "tool calling is not served",
@@ -73,8 +71,6 @@ UNHONOURED_FIELDS: dict[str, str] = {
 # The value of each that means "not used", so a client that sends the default is served.
 _UNUSED_VALUES: dict[str, tuple[Any, ...]] = {
     "logit_bias": (None, {}),
-    "logprobs": (None, False, 0),
-    "top_logprobs": (None, 0),
     "response_format": (None, {"type": "text"}),
     "tools": (None, []),
     "tool_choice": (None, "none", "auto"),
@@ -139,7 +135,12 @@ class _Sampling(BaseModel):
             stop=stops,
             repeat_penalty=self.repeat_penalty,
             prefix_cache=self.cache_prompt,
+            logprobs=self.top_logprobs_wanted(),
         )
+
+    def top_logprobs_wanted(self) -> int | None:
+        """How many alternatives to give with each token's log probability; None: none."""
+        return None
 
     @property
     def include_usage(self) -> bool:
@@ -187,6 +188,17 @@ class ResponseFormat(BaseModel):
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
     response_format: ResponseFormat | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _top_needs_logprobs(self) -> ChatCompletionRequest:
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
+        return self
+
+    def top_logprobs_wanted(self) -> int | None:
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     @property
     def constrained(self) -> bool:
@@ -200,6 +212,19 @@ class CompletionRequest(_Sampling):
     prompt: str | list[str]
     max_tokens: int | None = Field(default=16, ge=1)
     echo: bool = False
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _no_prompt_logprobs(self) -> CompletionRequest:
+        if self.echo and self.logprobs is not None:
+            raise ValueError(
+                "echo with logprobs would need the prompt's log probabilities, which are not "
+                "computed; drop one of them"
+            )
+        return self
+
+    def top_logprobs_wanted(self) -> int | None:
+        return self.logprobs
 
     @field_validator("prompt")
     @classmethod
