@@ -3,6 +3,8 @@
 from assay.engines.base import (
     CancelToken,
     Chunk,
+    EmbeddingInput,
+    Embeddings,
     Engine,
     LoadedModel,
     LoadedModelBase,
@@ -26,6 +28,8 @@ from assay.engines.factories import (
 __all__ = [
     "CancelToken",
     "Chunk",
+    "EmbeddingInput",
+    "Embeddings",
     "Engine",
     "EngineContext",
     "EngineFactory",

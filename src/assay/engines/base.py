@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+from assay.errors import EngineError
+
 if TYPE_CHECKING:
     from assay.engines.threads import ThreadPolicy
 
@@ -108,6 +110,18 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Embeddings:
+    """One vector per input, unit length (L2), and the tokens the inputs came to."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+# An embedding input: text, or the token ids to embed as they are.
+EmbeddingInput = str | Sequence[int]
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What a loaded model is and what loading it cost; recorded with every result."""
 
@@ -174,6 +188,15 @@ class LoadedModel(Protocol):
         """True when its chunks carry log probabilities for SamplingParams.logprobs."""
         ...
 
+    @property
+    def embeddings(self) -> bool:
+        """True when `embed` gives vectors; without it, `embed` raises EngineError."""
+        ...
+
+    def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
+        """One vector per input (the model's pooling, else the mean of its tokens')."""
+        ...
+
     def observe(self, observer: StepObserver) -> bool:
         """Have observer called at every decode step of its batches; False (and nothing is
         ever called) when the model decodes no batches."""
@@ -210,6 +233,11 @@ class LoadedModelBase:
     parallel: int = 1
     grammar: bool = False
     logprobs: bool = False
+    embeddings: bool = False
+    info: ModelInfo
+
+    def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
+        raise EngineError(f"the {self.info.engine} engine gives no embeddings")
 
     @property
     def threads(self) -> ThreadPolicy | None:

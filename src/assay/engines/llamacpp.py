@@ -18,6 +18,8 @@ import numpy as np
 from assay.engines.base import (
     CancelToken,
     Chunk,
+    EmbeddingInput,
+    Embeddings,
     LoadedModelBase,
     LoadOptions,
     Logprob,
@@ -32,7 +34,7 @@ from assay.engines.loading import LoadMeter, model_info, token_budget
 from assay.engines.logprobs import TokenLogprobs, from_logits, with_text
 from assay.engines.threads import ThreadPolicy
 from assay.engines.token_stream import chunks_from_tokens
-from assay.errors import EngineError, ModelFileError
+from assay.errors import ContextOverflowError, EngineError, ModelFileError
 
 _GGUF_MAGIC = b"GGUF"
 
@@ -210,6 +212,7 @@ class LlamaCppModel(LoadedModelBase):
 
     grammar = True
     logprobs = True
+    embeddings = True
 
     def __init__(
         self, llm: Any, info: ModelInfo, chat_format: ChatFormat, lib: Any, threads: ThreadPolicy
@@ -225,6 +228,8 @@ class LlamaCppModel(LoadedModelBase):
         self._policy = threads
         self._threads = info.threads
         self.info = info
+        self._embedder: Any = None  # a second context, in embedding mode, made on first use
+        self._embed_lock = threading.Lock()
 
     @property
     def threads(self) -> ThreadPolicy:
@@ -254,12 +259,82 @@ class LlamaCppModel(LoadedModelBase):
         """The tokens a prompt is fed as (BOS added when the model wants one)."""
         return self._tokenize(prompt)
 
+    def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
+        """One unit-length vector per input, from a context of its own in embedding mode
+        (the weights are shared: both map the same file). Pooling: the model's own, else the
+        mean of its tokens' embeddings. An input longer than that context is an error, never
+        cut short."""
+        token_lists = [
+            list(item)
+            if not isinstance(item, str)
+            else list(self._llm.tokenize(item.encode("utf-8"), add_bos=True, special=False))
+            for item in inputs
+        ]
+        with self._embed_lock:
+            embedder = self._embedder or self._open_embedder()
+            limit = embedder.n_ctx()
+            for index, tokens in enumerate(token_lists):
+                if not tokens:
+                    raise EngineError(f"input {index} is empty; send some text")
+                if len(tokens) > limit:
+                    raise ContextOverflowError(
+                        f"input {index} is {len(tokens)} tokens; {self.info.path.name} embeds "
+                        f"at most {limit} at once: shorten it or split it"
+                    )
+            vectors = [self._embed_one(embedder, tokens) for tokens in token_lists]
+        return Embeddings(vectors=vectors, prompt_tokens=sum(map(len, token_lists)))
+
+    def _open_embedder(self) -> Any:
+        lib = self._lib
+        architecture = self._llm.metadata.get("general.architecture", "")
+        declared = self._llm.metadata.get(f"{architecture}.pooling_type")
+        pooling = int(declared) if declared else lib.LLAMA_POOLING_TYPE_MEAN
+        context = min(self.info.context_size, 2048)
+        try:
+            self._embedder = lib.Llama(
+                str(self.info.path),
+                embedding=True,
+                pooling_type=pooling,
+                n_ctx=context,
+                n_batch=context,
+                n_ubatch=context,
+                n_threads=self.info.threads,
+                n_threads_batch=self.info.threads,
+                n_gpu_layers=self.info.gpu_layers,
+                use_mmap=True,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise EngineError(f"llama.cpp cannot make an embedding context: {exc}") from None
+        return self._embedder
+
+    def _embed_one(self, embedder: Any, tokens: list[int]) -> list[float]:
+        # llama-cpp-python's own embed() takes text only and cuts long input short; this is
+        # its loop for one sequence of token ids.
+        embedder._ctx.kv_cache_clear()
+        embedder._batch.reset()
+        embedder._batch.add_sequence(tokens, 0, True)
+        try:
+            embedder._ctx.decode(embedder._batch)
+        except RuntimeError as exc:
+            raise EngineError(f"llama.cpp failed to embed: {exc}") from None
+        finally:
+            embedder._batch.reset()
+        pointer = self._lib.llama_get_embeddings_seq(embedder._ctx.ctx, 0)
+        vector = np.ctypeslib.as_array(pointer, shape=(embedder.n_embd(),)).astype(np.float64)
+        norm = float(np.linalg.norm(vector))
+        return [float(v) for v in (vector / norm if norm > 0 else vector)]
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def close(self) -> None:
         with self._lock:
             self._llm.close()
+        with self._embed_lock:
+            if self._embedder is not None:
+                self._embedder.close()
+                self._embedder = None
 
     def _tokenize(self, prompt: str) -> list[int]:
         bos = self._chat_format.bos_token

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from assay.engines import CancelToken, Chunk, LoadedModel, Logprob
+from assay.engines import CancelToken, Chunk, Embeddings, LoadedModel, Logprob, Usage
 from assay.engines.json_schema import SchemaError, grammar_for_schema
-from assay.errors import AssayError
+from assay.errors import AssayError, ContextOverflowError
 from assay.registry import ModelRegistry
 from assay.server.errors import APIError, install_error_handlers
 from assay.server.metrics import ServerMetrics
@@ -26,6 +28,7 @@ from assay.server.models import ModelManager
 from assay.server.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
+    EmbeddingRequest,
     ResponseFormat,
     Timings,
     UsageBody,
@@ -155,6 +158,56 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
 
         return await _generate(manager, metrics, body.model, start, body, chat=False)
 
+    @app.post("/v1/embeddings")
+    async def embeddings(body: EmbeddingRequest) -> Response:
+        refusal = body.refusal()
+        if refusal is not None:
+            raise APIError(400, refusal.message, code="unsupported_parameter", param=refusal.field)
+        worker = await manager.worker(body.model)
+        if not worker.model.embeddings:
+            raise APIError(
+                400,
+                f"{body.model} runs on the {worker.model.info.engine} engine, which gives no "
+                "embeddings: use a llama.cpp model",
+                code="unsupported_parameter",
+                param="model",
+            )
+        inputs = body.inputs()
+        done: list[Embeddings] = []
+
+        def start(model: LoadedModel, cancel: CancelToken) -> Iterator[Chunk]:
+            # A job like a generation's (queued, counted, named if the engine crashes) whose
+            # one chunk says it is done; the vectors come back through `done`.
+            done.append(model.embed(inputs))
+            usage = Usage(prompt_tokens=done[0].prompt_tokens, completion_tokens=0)
+            yield Chunk("", 0, finish_reason="stop", usage=usage)
+
+        job = Job(start=start, loop=asyncio.get_running_loop())
+        _submit(worker, job)
+        try:
+            async for _ in job.chunks():
+                pass
+        except ContextOverflowError as exc:
+            raise APIError(
+                400, exc.message, code="context_length_exceeded", param="input"
+            ) from None
+        vectors = done[0].vectors
+        if body.dimensions is not None and body.dimensions != len(vectors[0]):
+            raise APIError(
+                400,
+                f"{body.model}'s embeddings have {len(vectors[0])} dimensions and cannot be "
+                "shortened; leave dimensions out",
+                code="unsupported_parameter",
+                param="dimensions",
+            )
+        data = [
+            {"object": "embedding", "index": i, "embedding": _encoded(v, body.encoding_format)}
+            for i, v in enumerate(vectors)
+        ]
+        tokens = done[0].prompt_tokens
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return JSONResponse({"object": "list", "data": data, "model": body.model, "usage": usage})
+
 
 def _model_objects(manager: ModelManager, include_uncached: bool = False) -> list[dict[str, Any]]:
     registry = manager.registry
@@ -227,16 +280,7 @@ async def _generate(
     worker = await manager.worker(model_name)
     _check_capabilities(body, worker.model, model_name)
     job = Job(start=start, loop=asyncio.get_running_loop())
-    try:
-        worker.submit(job)
-    except QueueFullError as exc:
-        raise APIError(
-            429,
-            f"{exc}; retry later",
-            type_="rate_limit_error",
-            code="queue_full",
-            headers={"Retry-After": "1"},
-        ) from None
+    _submit(worker, job)
     chunks = job.chunks()
     first = await _first_chunk(chunks)  # errors before any output become a plain HTTP error
     echo = body.text if isinstance(body, CompletionRequest) and body.echo else ""
@@ -256,6 +300,26 @@ async def _generate(
         final = chunk
     _observe(metrics, worker, job, final)
     return JSONResponse(reply.whole("".join(texts), final, _timings(job, final), entries))
+
+
+def _submit(worker: ModelWorker, job: Job) -> None:
+    try:
+        worker.submit(job)
+    except QueueFullError as exc:
+        raise APIError(
+            429,
+            f"{exc}; retry later",
+            type_="rate_limit_error",
+            code="queue_full",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
+def _encoded(vector: list[float], encoding: str) -> list[float] | str:
+    """float: the numbers; base64: little-endian float32 bytes, as OpenAI sends them."""
+    if encoding == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return vector
 
 
 def _check_capabilities(

@@ -238,6 +238,46 @@ class CompletionRequest(_Sampling):
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
 
 
+class EmbeddingRequest(BaseModel):
+    """POST /v1/embeddings. Other fields are kept so they can be refused by name."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+
+    @field_validator("input")
+    @classmethod
+    def _some_input(
+        cls, value: str | list[str] | list[int] | list[list[int]]
+    ) -> str | list[str] | list[int] | list[list[int]]:
+        items = [value] if isinstance(value, str) else value
+        if not items:
+            raise ValueError("send at least one input")
+        if len(items) > 2048:
+            raise ValueError("at most 2048 inputs per request")
+        if any(isinstance(item, str | list) and not item for item in items):
+            raise ValueError("an input is empty; send some text or token ids")
+        return value
+
+    def inputs(self) -> list[str | list[int]]:
+        """One entry per vector asked for: a text, or the token ids of one."""
+        value = self.input
+        if isinstance(value, str):
+            return [value]
+        if value and all(isinstance(item, int) for item in value):
+            return [[int(item) for item in value if isinstance(item, int)]]  # one id list
+        return [item for item in value if isinstance(item, str | list)]
+
+    def refusal(self) -> Refusal | None:
+        for name in self.model_extra or {}:
+            if name not in HARMLESS_FIELDS:
+                return Refusal(field=name, why="assay does not know this field")
+        return None
+
+
 class UsageBody(BaseModel):
     prompt_tokens: int
     completion_tokens: int
