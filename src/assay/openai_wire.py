@@ -65,12 +65,14 @@ def request_body(
     stop: Sequence[str] = (),
     prefix_cache: bool = True,
     json_mode: bool = False,
+    json_schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of /chat/completions (`messages`) or /completions (`prompt`).
 
     Values left as None are left out (the server's default). A streamed request asks for the
     usage in a last event; `prefix_cache=False` sends `cache_prompt: false`, which llama.cpp's
-    server and assay honour; `json_mode` asks for a JSON object reply.
+    server and assay honour; `json_mode` asks for a JSON object reply, `json_schema` for one
+    that matches the schema.
     """
     body: dict[str, Any] = {"model": model}
     if messages is not None:
@@ -88,6 +90,11 @@ def request_body(
         body["cache_prompt"] = False
     if json_mode:
         body["response_format"] = {"type": "json_object"}
+    if json_schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": json_schema, "strict": True},
+        }
     return body
 
 

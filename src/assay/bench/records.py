@@ -42,6 +42,8 @@ class RequestRecord(BaseModel):
     # In-process: the inference threads when the request ended ("1 of 2 (adaptive; others
     # use 1.0 cores)"); None at an endpoint, whose threads the client cannot see.
     threads: str | None = None
+    # With the spec's json_schema: whether the answer parsed as JSON and matched it.
+    schema_valid: bool | None = None
 
     @property
     def ok(self) -> bool:

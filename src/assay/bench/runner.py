@@ -35,6 +35,7 @@ from assay.bench.targets import (
     Target,
 )
 from assay.crash_context import note_running
+from assay.engines.json_schema import schema_valid
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
 
@@ -175,6 +176,7 @@ class BenchRunner:
             stream=spec.stream,
             prefix_cache=spec.allow_prefix_cache,
             timeout_s=spec.timeout_s,
+            json_schema=spec.json_schema,
         )
         if spec.endpoint:
             return EndpointTarget(
@@ -229,6 +231,9 @@ class BenchRunner:
                 scheduled_ns=scheduled,
             )
             record = await target.send(request)
+            if self.spec.json_schema is not None and record.ok:
+                valid = schema_valid(record.text, self.spec.json_schema)
+                record = record.model_copy(update={"schema_valid": valid})
             if scheduled is not None:
                 self._send_lags_ms.append((record.sent_ns - scheduled) / 1e6)
             self.run.append_record(record)

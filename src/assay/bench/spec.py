@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +34,9 @@ class BenchSpec(BaseModel):
     rate: float | None = Field(default=None, gt=0)
     allow_prefix_cache: bool = False
     timeout_s: float = Field(default=300.0, gt=0)
+    # A JSON schema every answer must match, sent with each request (response_format; a
+    # grammar in-process); each record says whether its answer parsed and validated.
+    json_schema: dict[str, Any] | None = None
 
     def run_names(self) -> list[str]:
         """What each model is called in this run: the model, or model@device."""

@@ -37,6 +37,8 @@ class LevelSummary(BaseModel):
     prompt_tokens: m.Stats | None
     completion_tokens: m.Stats | None
     first_error: str | None
+    # With a json_schema: the share of answered requests whose answer matched it.
+    schema_valid_rate: float | None = None
 
 
 # A model event's status, then "partial" (some requests failed), "failed" (all did) or "not
@@ -152,7 +154,13 @@ def _level(
             r.completion_tokens for r in ok if r.completion_tokens is not None
         ),
         first_error=errors[0].error if errors else None,
+        schema_valid_rate=_schema_valid_rate(ok),
     )
+
+
+def _schema_valid_rate(records: list[RequestRecord]) -> float | None:
+    checked = [r.schema_valid for r in records if r.schema_valid is not None]
+    return sum(checked) / len(checked) if checked else None
 
 
 def _client(progress: list[ProgressEvent], records: list[RequestRecord]) -> ClientSummary:

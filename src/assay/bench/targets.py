@@ -21,6 +21,7 @@ from assay import openai_wire as wire
 from assay.bench.prompts import Prompt
 from assay.bench.records import RequestRecord
 from assay.engines import CancelToken, LoadedModel, Message, SamplingParams
+from assay.engines.json_schema import grammar_for_schema
 from assay.engines.threads import threads_of
 from assay.errors import AssayError
 
@@ -50,6 +51,7 @@ class Generation:
     stream: bool
     prefix_cache: bool
     timeout_s: float
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,18 @@ class InProcessTarget:
         self._generation = generation
         self._clock = clock
         self._loaded: LoadedModel | None = None
+        self._grammar: str | None = None
 
     async def open(self) -> TargetInfo:
         self._loaded = await asyncio.to_thread(self._load)
         info = self._loaded.info
+        if self._generation.json_schema is not None:
+            if not self._loaded.grammar:
+                raise AssayError(
+                    f"--response-format needs a model that constrains its output; {self.model} "
+                    f"runs on the {info.engine} engine, which cannot"
+                )
+            self._grammar = grammar_for_schema(self._generation.json_schema)
         return TargetInfo(
             engine=info.engine,
             engine_version=info.engine_version,
@@ -142,6 +152,7 @@ class InProcessTarget:
             seed=g.seed,
             max_tokens=g.max_tokens,
             prefix_cache=g.prefix_cache,
+            grammar=self._grammar,
         )
         cancel = CancelToken()
         timer = threading.Timer(g.timeout_s, cancel.cancel)
@@ -261,6 +272,7 @@ class EndpointTarget:
             temperature=g.temperature,
             seed=g.seed,
             prefix_cache=g.prefix_cache,
+            json_schema=g.json_schema,
         )
 
     async def _body_written(self, session: Any, context: Any, params: Any) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -35,6 +36,27 @@ DEFAULT_MODELS = "smollm2-135m,gemma3-270m"
 
 def _csv(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _json_schema(path: Path) -> dict[str, Any]:
+    """The schema in PATH: a bare JSON schema, or an OpenAI response_format object
+    ({"type": "json_schema", "json_schema": {"schema": ...}} or {"type": "json_object"})."""
+    from assay.engines.json_schema import grammar_for_schema
+
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise AssayError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise AssayError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise AssayError(f"{path} holds no JSON schema object")
+    if document.get("type") == "json_object":
+        document = {"type": "object"}
+    elif document.get("type") == "json_schema" and isinstance(document.get("json_schema"), dict):
+        document = document["json_schema"].get("schema") or {}
+    grammar_for_schema(document)  # a schema decoding cannot enforce fails now, in one line
+    return dict(document)
 
 
 def bench(
@@ -96,6 +118,13 @@ def bench(
     report: Annotated[
         str | None, typer.Option(help="Also write reports: any of md,csv,json,html.")
     ] = None,
+    response_format: Annotated[
+        Path | None,
+        typer.Option(
+            help="A JSON schema file (or an OpenAI response_format object) every answer must "
+            "match: sent with each request, and each answer checked against it."
+        ),
+    ] = None,
 ) -> None:
     """Benchmark models in-process or at an OpenAI-compatible endpoint."""
     from assay import api
@@ -128,6 +157,7 @@ def bench(
             rate=rate,
             allow_prefix_cache=allow_prefix_cache,
             timeout_s=timeout,
+            json_schema=_json_schema(response_format) if response_format else None,
         )
         api.check_models(spec, registry)  # bad input fails here, before the progress display starts
     progress, hooks, started = _progress(console)

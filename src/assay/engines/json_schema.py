@@ -8,6 +8,7 @@ schema instead, naming the keyword and where it is.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -32,6 +33,13 @@ _FORMATS = frozenset({"date", "time", "date-time", "uuid", "uuid1", "uuid2", "uu
 # Keywords whose value is a map of names to schemas, or a list of schemas.
 _SCHEMA_MAPS = ("properties", "$defs", "definitions")
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+
+
+# The converter's string character admits raw control characters (a newline inside a
+# string), which JSON forbids: measured, 1 answer in 4 of a benchmark failed to parse. This
+# is the rule llama.cpp's own converter has since adopted.
+_LOOSE_CHAR = 'char ::= [^"\\\\] |'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 
 
 class SchemaError(AssayError):
@@ -85,11 +93,29 @@ def grammar_for_schema(schema: dict[str, Any]) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return str(json_schema_to_gbnf(json.dumps(schema)))
+        grammar = str(json_schema_to_gbnf(json.dumps(schema)))
     except (AssertionError, ValueError, KeyError, TypeError) as exc:
         raise SchemaError(f"the JSON schema cannot be turned into a grammar: {exc}") from None
+    return grammar.replace(_LOOSE_CHAR, _JSON_CHAR)
 
 
 def grammar_for_json_object() -> str:
     """Any JSON object (response_format json_object)."""
     return grammar_for_schema({"type": "object"})
+
+
+def schema_valid(text: str, schema: dict[str, Any]) -> bool:
+    """Whether TEXT parses as JSON and matches SCHEMA (a benchmark's schema-valid rate)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return bool(_validator(json.dumps(schema)).is_valid(value))
+
+
+@functools.lru_cache(maxsize=16)
+def _validator(schema_json: str) -> Any:
+    from jsonschema.validators import validator_for
+
+    schema = json.loads(schema_json)
+    return validator_for(schema)(schema)

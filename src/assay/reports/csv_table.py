@@ -46,6 +46,7 @@ COLUMNS = (
     "quality_judge",
     "quality_rules",
     "joules_per_token",
+    "schema_valid_rate",
 )
 
 
@@ -106,6 +107,7 @@ def render_csv(report: Report) -> str:
                     "output_tok_s": lv.output_tokens_per_second,
                     "prompt_tokens_mean": _stat(lv.prompt_tokens, "mean"),
                     "completion_tokens_mean": _stat(lv.completion_tokens, "mean"),
+                    "schema_valid_rate": lv.schema_valid_rate,
                 }
             )
     return buffer.getvalue()

@@ -53,6 +53,8 @@ def status_cell(r: ModelReport, level: LevelSummary | None) -> str:
     status = r.status + (f": {r.error}" if r.error else "")
     if level and level.errors:
         status += f" ({level.errors} errors)"
+    if level and level.schema_valid_rate is not None:
+        status += f", schema-valid {level.schema_valid_rate:.0%}"
     return status
 
 

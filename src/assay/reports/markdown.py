@@ -46,8 +46,10 @@ def render_markdown(report: Report) -> str:
 
 def _levels(report: Report) -> list[str]:
     rows = []
+    schema = any(lv.schema_valid_rate is not None for r in report.models for lv in r.levels)
     for r in report.models:
         for lv in r.levels:
+            valid = lv.schema_valid_rate
             rows.append(
                 [
                     r.model,
@@ -59,6 +61,7 @@ def _levels(report: Report) -> list[str]:
                     millis(lv.ttft_s.p95 if lv.ttft_s else None),
                     millis(lv.itl_s.p50 if lv.itl_s else None),
                     seconds(lv.e2e_s.p95 if lv.e2e_s else None),
+                    *([f"{valid:.0%}" if valid is not None else "-"] if schema else []),
                 ]
             )
     if not rows:
@@ -73,6 +76,7 @@ def _levels(report: Report) -> list[str]:
         "TTFT p95",
         "ITL p50",
         "E2E p95",
+        *(["Schema valid"] if schema else []),
     ]
     return ["## Load levels", "", *_table(header, rows), ""]
 
