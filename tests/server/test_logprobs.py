@@ -70,7 +70,9 @@ def test_batched_and_unbatched_give_the_same_numbers(
         unbatched = first_entries(alone)
     batched = first_entries(server)
     assert [t for t, _ in batched] == [t for t, _ in unbatched]
-    assert all(math.isclose(a, b, abs_tol=1e-3) for (_, a), (_, b) in zip(batched, unbatched))
+    assert all(
+        math.isclose(a, b, abs_tol=1e-3) for (_, a), (_, b) in zip(batched, unbatched, strict=True)
+    )
 
 
 def test_completion_logprobs_and_echo(server: RunningServer) -> None:
