@@ -148,3 +148,21 @@ def test_slots_are_freed_for_the_next_requests(batched: LoadedModel) -> None:
     for _ in range(3):
         texts = together([lambda: collect(batched.complete("1, 2, 3,", GREEDY))[0]] * 6)
         assert len(set(texts)) == 1 and texts[0].startswith(" 4, 5, 6")
+
+
+def test_grammars_side_by_side_each_hold(batched: LoadedModel) -> None:
+    # Each sequence checks its own grammar on the token its chain drew: greedy, drawn and
+    # penalized sequences decoded together all answer in their grammar.
+    grammar = 'root ::= "yes" | "no" | "maybe"'
+    ask = [Message("user", "Is the sky blue? Answer yes, no or maybe.")]
+    kinds = [
+        SamplingParams(temperature=0, max_tokens=6, grammar=grammar),
+        SamplingParams(temperature=0.9, seed=3, max_tokens=6, grammar=grammar),
+        SamplingParams(temperature=0.9, seed=4, repeat_penalty=1.3, max_tokens=6, grammar=grammar),
+        SamplingParams(temperature=0, max_tokens=6),
+    ]
+    answers = together([functools.partial(collect, batched.chat(ask, p)) for p in kinds])
+    for (text, final), params in zip(answers, kinds, strict=True):
+        if params.grammar is not None:
+            assert text in ("yes", "no", "maybe") and final.finish_reason == "stop", text
+    assert answers[3][0] not in ("yes", "no", "maybe")  # the free one is not held

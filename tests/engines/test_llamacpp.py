@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import pytest
 
 from assay.engines import CancelToken, LoadedModel, LoadOptions, Message, SamplingParams, collect
+from assay.engines.json_schema import grammar_for_schema
 from assay.engines.llamacpp import LlamaCppEngine, LlamaCppModel
 from assay.errors import ContextOverflowError, EngineError, ModelFileError
 
@@ -121,10 +123,42 @@ def test_a_grammar_constrains_the_output(smollm: LoadedModel, gemma: LoadedModel
         text, final = collect(model.chat(QUESTION, params))
         assert text in ("yes", "no"), model.info.path
         assert final.finish_reason == "stop"
-        # llama-cpp-python builds the sampler per call: the grammar starts afresh each time.
+        # A sampler per call: the grammar starts afresh each time.
         assert collect(model.chat(QUESTION, params))[0] == text
     free, _ = collect(smollm.chat(QUESTION, GREEDY))
     assert free not in ("yes", "no")
+
+
+@pytest.mark.parametrize(
+    ("temperature", "penalty"),
+    [(0.0, 1.0), (0.9, 1.0), (0.9, 1.3)],
+    ids=["greedy", "drawn", "penalized"],
+)
+def test_a_schema_grammar_holds_however_tokens_are_drawn(
+    smollm: LoadedModel, temperature: float, penalty: float
+) -> None:
+    # The chain draws first and the grammar checks only that token (redrawing over every
+    # candidate when it refuses): the answer must match whichever way it was drawn.
+    grammar = grammar_for_schema(
+        {
+            "type": "object",
+            "properties": {
+                "answer": {"enum": ["yes", "no"]},
+                "why": {"type": "string", "maxLength": 30},
+            },
+            "required": ["answer", "why"],
+            "additionalProperties": False,
+        }
+    )
+    for seed in (1, 2, 3):
+        params = SamplingParams(
+            temperature=temperature, seed=seed, max_tokens=60, repeat_penalty=penalty,
+            grammar=grammar,
+        )  # fmt: skip
+        text, final = collect(smollm.chat(QUESTION, params))
+        assert final.finish_reason == "stop", text
+        answer = json.loads(text)
+        assert answer["answer"] in ("yes", "no") and len(answer["why"]) <= 30
 
 
 def test_a_grammar_that_does_not_parse_is_an_error_not_a_crash(smollm: LoadedModel) -> None:

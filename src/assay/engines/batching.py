@@ -15,7 +15,6 @@ Chunks with the same loop as the unbatched path, so stop strings and UTF-8 behav
 from __future__ import annotations
 
 import queue
-import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import numpy as np
 
 from assay.engines.base import CancelToken, SamplingParams
 from assay.engines.logprobs import TokenLogprobs, from_logits
+from assay.engines.sampling import SequenceSampler
 from assay.engines.threads import ThreadPolicy
 from assay.errors import EngineError
 
@@ -44,7 +44,7 @@ class BatchedSequence:
     out: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
     abandoned: threading.Event = field(default_factory=threading.Event)
     slot: int = -1
-    sampler: Any = None
+    sampler: SequenceSampler | None = None
     fed: int = 0  # prompt tokens in the KV cache
     next_token: int | None = None  # sampled, not yet in the KV cache
     generated: int = 0
@@ -235,7 +235,7 @@ class BatchScheduler:
         """Argmax of the greedy sequences' logits, all rows in one numpy call: the sampler
         chain would copy the whole vocabulary into a candidate list per sequence, and on a
         small model that took 5% of every step. Same token: greedy is the first maximum."""
-        greedy = [s for s in sampled if s.params.temperature <= 0 and s.params.grammar is None]
+        greedy = [s for s in sampled if _plain_greedy(s.params)]
         if not greedy:
             return {}
         # Rows are the batch's logits-flagged tokens in batch order, one per sampled sequence.
@@ -256,9 +256,8 @@ class BatchScheduler:
 
     def _sample(self, sequence: BatchedSequence, token: int | None) -> None:
         if token is None:
-            token = int(
-                self._lib.llama_sampler_sample(sequence.sampler, self._ctx, sequence.batch_index)
-            )
+            assert sequence.sampler is not None  # set when the sequence was admitted
+            token = sequence.sampler.sample(self._ctx, sequence.batch_index)
         sequence.generated += 1
         top = sequence.params.logprobs
         if top is None:
@@ -276,40 +275,20 @@ class BatchScheduler:
     def _finish(self, sequence: BatchedSequence, error: BaseException | None = None) -> None:
         self._active.remove(sequence)
         self._lib.llama_memory_seq_rm(self._memory, sequence.slot, -1, -1)
-        self._lib.llama_sampler_free(sequence.sampler)
+        if sequence.sampler is not None:
+            sequence.sampler.free()
         self._free.append(sequence.slot)
         if not self._active and self.observe is not None:
             self.observe(0, 0)  # idle, said before the reader can see its end
         sequence.out.put(error if error is not None else END)
 
-    def _sampler(self, params: SamplingParams) -> Any:
-        """The same chain llama-cpp-python's Llama.generate builds, per sequence."""
-        lib = self._lib
-        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+    def _sampler(self, params: SamplingParams) -> SequenceSampler:
+        return SequenceSampler(self._lib, self._vocab, self._n_vocab, params)
 
-        def add(sampler: Any) -> None:
-            lib.llama_sampler_chain_add(chain, sampler)
 
-        add(lib.llama_sampler_init_penalties(self._n_vocab, 64, params.repeat_penalty, 0.0, 0.0))
-        if params.grammar is not None:
-            grammar = lib.llama_sampler_init_grammar(
-                self._vocab, params.grammar.encode("utf-8"), b"root"
-            )
-            if not grammar:
-                lib.llama_sampler_free(chain)
-                raise EngineError("the grammar does not parse as GBNF (it needs a 'root' rule)")
-            add(grammar)
-        if params.temperature <= 0:
-            add(lib.llama_sampler_init_greedy())
-            return chain
-        seed = params.seed if params.seed is not None else random.getrandbits(31)
-        add(lib.llama_sampler_init_top_k(params.top_k))
-        add(lib.llama_sampler_init_typical(1.0, 1))
-        add(lib.llama_sampler_init_top_p(params.top_p, 1))
-        add(lib.llama_sampler_init_min_p(params.min_p, 1))
-        add(lib.llama_sampler_init_temp(params.temperature))
-        add(lib.llama_sampler_init_dist(seed))
-        return chain
+def _plain_greedy(params: SamplingParams) -> bool:
+    """Greedy with nothing that reshapes the logits first: the argmax is the token."""
+    return params.temperature <= 0 and params.grammar is None and params.repeat_penalty == 1.0
 
 
 def _batch_index(sequence: BatchedSequence) -> int:

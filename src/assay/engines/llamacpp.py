@@ -32,6 +32,7 @@ from assay.engines.batching import BatchedSequence, BatchScheduler, eog_checker
 from assay.engines.chat_format import ChatFormat, chat_format_for
 from assay.engines.loading import LoadMeter, model_info, token_budget
 from assay.engines.logprobs import TokenLogprobs, from_logits, with_text
+from assay.engines.sampling import SequenceSampler, check_grammar
 from assay.engines.threads import ThreadPolicy
 from assay.engines.token_stream import chunks_from_tokens
 from assay.errors import ContextOverflowError, EngineError, ModelFileError
@@ -355,17 +356,11 @@ class LlamaCppModel(LoadedModelBase):
         grammar = self._grammar(params.grammar) if params.grammar else None
         return self._stream(prompt_tokens, params, stops, cancel, limit, grammar)
 
-    def _grammar(self, text: str) -> Any:
-        """A LlamaGrammar, once llama.cpp has parsed the text: llama-cpp-python adds a grammar
-        that does not parse as a null sampler, which crashes the process."""
-        self._check_grammar(text)
-        return self._lib.LlamaGrammar.from_string(text, verbose=False)
-
-    def _check_grammar(self, text: str) -> None:
-        sampler = self._lib.llama_sampler_init_grammar(self._vocab, text.encode("utf-8"), b"root")
-        if not sampler:
-            raise EngineError("the grammar does not parse as GBNF (it needs a 'root' rule)")
-        self._lib.llama_sampler_free(sampler)
+    def _grammar(self, text: str) -> str:
+        """The grammar, once llama.cpp has parsed it: checked now, before the first chunk is
+        asked for, so a caller sees a bad one at once."""
+        check_grammar(self._lib, self._vocab, text)
+        return text
 
     def _stream(
         self,
@@ -383,16 +378,17 @@ class LlamaCppModel(LoadedModelBase):
                 llm.reset()
             self._retune()
             try:
-                tokens = llm.generate(
-                    prompt_tokens,
-                    temp=params.temperature,
-                    top_p=params.top_p,
-                    top_k=params.top_k,
-                    min_p=params.min_p,
-                    repeat_penalty=params.repeat_penalty,
-                    # llama-cpp-python builds the sampler (grammar state included) per call.
-                    grammar=grammar,
-                )
+                if grammar is None:
+                    tokens = llm.generate(
+                        prompt_tokens,
+                        temp=params.temperature,
+                        top_p=params.top_p,
+                        top_k=params.top_k,
+                        min_p=params.min_p,
+                        repeat_penalty=params.repeat_penalty,
+                    )
+                else:
+                    tokens = self._constrained(prompt_tokens, params)
                 logprob = None
                 if params.logprobs is not None:
                     latest: list[TokenLogprobs] = []
@@ -403,6 +399,25 @@ class LlamaCppModel(LoadedModelBase):
                 )
             except (RuntimeError, ValueError) as exc:
                 raise EngineError(f"llama.cpp failed while generating: {exc}") from None
+
+    def _constrained(self, prompt_tokens: list[int], params: SamplingParams) -> Iterator[int]:
+        """Llama.generate's loop, sampled by a SequenceSampler: its grammar checks the drawn
+        token instead of walking the whole vocabulary at every step."""
+        llm = self._llm
+        # Keep what the KV cache holds of this prompt, as generate does; the last prompt
+        # token is decoded again so that its logits are there to sample from.
+        kept = llm.longest_token_prefix(llm._input_ids[: llm.n_tokens], prompt_tokens)
+        llm.n_tokens = min(kept, len(prompt_tokens) - 1)
+        sampler = SequenceSampler(self._lib, self._vocab, self._n_vocab, params)
+        try:
+            pending = prompt_tokens[llm.n_tokens :]
+            while True:
+                llm.eval(pending)
+                token = sampler.sample(llm._ctx.ctx, -1)
+                yield token
+                pending = [token]
+        finally:
+            sampler.free()
 
     def _scored(
         self, tokens: Iterable[int], top: int, latest: list[TokenLogprobs]
@@ -484,10 +499,6 @@ class BatchedLlamaCppModel(LlamaCppModel):
     def close(self) -> None:
         self._scheduler.close()
         super().close()
-
-    def _grammar(self, text: str) -> Any:
-        self._check_grammar(text)  # now, not when the scheduler builds the sampler
-        return text
 
     def _stream(
         self,
