@@ -66,6 +66,11 @@ def test_a_request_alone_matches_the_unbatched_engine(
     alone, final = collect(batched.chat(question, params))
     assert alone == collect(smollm.chat(question, params))[0]
     assert final.usage is not None and final.usage.completion_tokens == 40
+    # Greedy with a repeat penalty goes through the chain, not the argmax shortcut (which
+    # once skipped the penalty): the same text as unbatched, and not the unpenalized one.
+    penalized = SamplingParams(temperature=0.0, max_tokens=40, repeat_penalty=1.5)
+    text = collect(batched.chat(question, penalized))[0]
+    assert text == collect(smollm.chat(question, penalized))[0] and text != alone
 
 
 def test_side_by_side_each_sequence_keeps_its_own_text(
