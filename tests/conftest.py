@@ -1,9 +1,12 @@
-"""Shared fixtures: an isolated ASSAY_HOME, and the bundled models loaded once per session."""
+"""Shared fixtures: an isolated ASSAY_HOME, the bundled models loaded once per session, and
+fake models (the fake engine) that load nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +81,26 @@ def onnx_registry(shared_home: Path, onnx_converted: str) -> ModelRegistry:
 @pytest.fixture(scope="session")
 def onnx_smollm(onnx_registry: ModelRegistry) -> Iterator[LoadedModel]:
     yield from _load(onnx_registry, "smollm2-135m:onnx-int4")
+
+
+# Fake models (the fake engine), each a behaviour that the server, the judge and the other
+# consumers of a model must handle; each has the variant "user".
+FAKES: dict[str, dict[str, Any]] = {
+    "fake": {"engine": "fake"},
+    "fake-b": {"engine": "fake"},
+    # Endless, a token every 10 ms: a stream that runs until max_tokens or a cancel.
+    "streamer": {"fake": {"words": None, "token_s": 0.01}},
+    "slow-loader": {"fake": {"load_s": 0.3}},
+    "big": {"fake": {"memory_bytes": 98_000_000}},
+    "unloadable": {"fake": {"load_error": "the weights are gone"}},
+    "faulty": {"fake": {"fail_after": 3, "token_s": 0.01}},
+    "faulty-at-once": {"fake": {"fail_after": 0}},
+}
+
+
+@pytest.fixture(scope="session")
+def fake_registry(shared_home: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
+    """The catalog with FAKES added (the bundled models are there too, never loaded)."""
+    models = tmp_path_factory.mktemp("fakes") / "models.json"
+    models.write_text(json.dumps(FAKES))
+    return ModelRegistry(Settings(home=shared_home, models_file=models))

@@ -11,6 +11,7 @@ from assay.catalog import (
     AdapterSource,
     Catalog,
     EndpointSource,
+    FakeSource,
     ModelEntry,
     Resolved,
     Variant,
@@ -19,6 +20,7 @@ from assay.catalog import (
 )
 from assay.config import Settings
 from assay.engines import Engine, EngineContext, LoadedModel, LoadOptions, Upstream, engine_for
+from assay.engines.fake import FakeOptions
 from assay.errors import AssayError
 from assay.store import is_cached, model_path
 from assay.store.locate import cache_dir_for
@@ -66,6 +68,8 @@ class ModelRegistry:
         elif isinstance(source, EndpointSource):
             upstream = Upstream(source.endpoint, source.model, source.api_key_env)
             context = replace(context, upstream=upstream)
+        elif isinstance(source, FakeSource):
+            context = replace(context, fake=fake_options(source))
         return engine_for(variant.engine, context)
 
     def count_tokens(self, text: str) -> int:
@@ -113,6 +117,11 @@ class ModelRegistry:
 
             self._gpu = bool(llama_cpp.llama_supports_gpu_offload())
         return self._gpu
+
+
+def fake_options(source: FakeSource) -> FakeOptions:
+    """The fake engine's options from a catalog's fake source (the same fields)."""
+    return FakeOptions(**source.model_dump(exclude={"kind"}))
 
 
 def with_adapter_entry_points(catalog: Catalog) -> Catalog:

@@ -1,7 +1,9 @@
-"""assay.Manager with the official openai client: start, reuse, close, a stale record."""
+"""assay.Manager with the official openai client: start, reuse, close, a stale record. The
+servers are real `assay serve` processes; the models they load are fakes (the fake engine)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -15,12 +17,13 @@ from assay.errors import AssayError
 from assay.manager import Manager
 from assay.server.state import ServerState, read_state, state_path, write_state
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def home(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path)  # a fresh home per test: no server record yet
+    """A fresh home per test (no server record yet) whose models.json adds two fakes."""
+    fakes = {"mock": {"engine": "fake"}, "mock-b": {"engine": "fake"}}
+    (tmp_path / "models.json").write_text(json.dumps(fakes))
+    return Settings(home=tmp_path)
 
 
 def ask(manager: Manager, alias: str) -> str:
@@ -35,10 +38,10 @@ def ask(manager: Manager, alias: str) -> str:
 
 
 def test_start_load_chat_and_close(home: Settings) -> None:
-    with Manager("smollm2-135m", settings=home) as manager:
+    with Manager("mock", settings=home) as manager:
         assert manager.endpoint.startswith("http://127.0.0.1:")
-        assert manager.loaded() == ["smollm2-135m:q4_1"]
-        assert ask(manager, "smollm2-135m")
+        assert manager.loaded() == ["mock:user"]
+        assert ask(manager, "mock")
         state = read_state(home.home)
         assert state is not None and manager.endpoint == f"{state.base_url}/v1"
         pid = state.pid
@@ -48,12 +51,12 @@ def test_start_load_chat_and_close(home: Settings) -> None:
 
 def test_two_managers_share_one_server(home: Settings) -> None:
     first = Manager(settings=home)
-    second = Manager("gemma3-270m", settings=home)
+    second = Manager("mock-b", settings=home)
     try:
         assert first.endpoint == second.endpoint
-        assert "gemma3-270m:q4_k_m" in first.loaded()
+        assert "mock-b:user" in first.loaded()
         first.close()
-        assert ask(second, "gemma3-270m")  # still up: the other manager holds it
+        assert ask(second, "mock-b")  # still up: the other manager holds it
     finally:
         second.close()
 
@@ -68,7 +71,12 @@ def test_catalog_cache_and_model_info(home: Settings) -> None:
         True,
     )
     assert info.size_bytes == 98362432 and "chat" in info.capabilities
-    assert {m.id for m in manager.list_cached()} == {"smollm2-135m", "gemma3-270m"}
+    assert {m.id for m in manager.list_cached()} == {
+        "smollm2-135m",
+        "gemma3-270m",
+        "mock",
+        "mock-b",
+    }
     assert "mistral-7b" in {m.id for m in manager.list_catalog()}
     assert manager.download("smollm2-135m").name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     with pytest.raises(AssayError, match="unknown model 'smollm'; did you mean"):
@@ -86,8 +94,8 @@ def test_a_stale_record_of_a_crashed_server_is_replaced(home: Settings) -> None:
         pid = read_state(home.home).pid  # type: ignore[union-attr]
         os.kill(pid, signal.SIGKILL)  # the server crashes
         psutil.Process(pid).wait(10)
-    with Manager("smollm2-135m", settings=home) as again:
-        assert ask(again, "smollm2-135m")
+    with Manager("mock", settings=home) as again:
+        assert ask(again, "mock")
 
 
 def test_an_existing_server_is_found_not_duplicated(home: Settings) -> None:

@@ -10,6 +10,7 @@ from assay.catalog import (
     BundledSource,
     DerivedSource,
     EndpointSource,
+    FakeSource,
     HubSource,
     LocalSource,
     load_catalog,
@@ -173,6 +174,7 @@ FLAT_SOURCES = [
         DerivedSource(derived_from="a:q4", file="model", made_by="converted"),
         "converted by assay from a:q4",
     ),
+    ({"engine": "fake"}, FakeSource(), "fake: no model, made-up replies"),
 ]
 
 
@@ -209,3 +211,25 @@ def test_a_source_is_one_kind_with_its_own_fields() -> None:
         )
     with pytest.raises(ValueError, match="kind"):
         Variant.model_validate({"name": "v", "location": {"kind": "ftp", "path": "/x"}})
+
+
+def test_a_fake_model_needs_no_file_and_takes_its_options(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        {
+            "mock": {"engine": "fake"},
+            "slow": {"fake": {"token_s": 0.05, "words": None}, "variant": "v1"},
+            "smollm2-135m": {"engine": "fake", "fake": {"reply": "hi"}},
+        },
+    )
+    catalog = load_catalog(path)
+    assert catalog["mock"].variants[0].location == FakeSource()
+    slow = catalog["slow"].variants[0]
+    assert (slow.name, slow.engine) == ("v1", "fake")
+    assert slow.location == FakeSource(token_s=0.05, words=None)
+    # Over a built-in alias: its preferred variant, ahead of the real ones.
+    variants = catalog["smollm2-135m"].variants
+    assert variants[0].location == FakeSource(reply="hi") and len(variants) > 1
+    bad = _write(tmp_path, {"mock": {"engine": "fake", "fake": {"token_s": -1}}})
+    with pytest.raises(CatalogError, match=r"model 'mock', field 'fake\.token_s'"):
+        load_catalog(bad)

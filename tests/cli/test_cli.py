@@ -146,6 +146,7 @@ def test_unknown_model_exits_2_with_a_suggestion() -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_truncated_gguf_exits_2(
     tmp_path: Path, smollm_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,6 +204,7 @@ def test_interactive_chat_keeps_history_resets_and_survives_ctrl_c() -> None:
     assert child.exitstatus == 0
 
 
+@pytest.mark.slow
 def test_llama_log_is_a_setting_off_by_default() -> None:
     command = [*ASSAY, "run", "smollm2-135m", "--prompt", "hi", "--max-tokens", "2"]
     quiet = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -213,6 +215,7 @@ def test_llama_log_is_a_setting_off_by_default() -> None:
     assert "llama_context" in loud.stderr
 
 
+@pytest.mark.slow
 def test_run_with_a_json_schema_answers_json_that_matches_it(tmp_path: Path) -> None:
     import jsonschema
 

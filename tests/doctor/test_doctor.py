@@ -78,6 +78,7 @@ def test_doctor_json_names_every_check_and_exits_0_here() -> None:
     assert "adaptive" in checks["threads"]["detail"] or "fixed" in checks["threads"]["detail"]
 
 
+@pytest.mark.slow
 def test_doctor_engine_prints_one_line_a_check() -> None:
     result = subprocess.run([*ASSAY, "doctor", "--engine"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,7 +1,9 @@
 """An engine from outside assay, for the tests: it echoes the last message back, word by word.
 
 Tests register it under the entry-point group `assay.engines` (monkeypatched) as an installed
-package would; it declares what it can do through LoadedModelBase, as any model does.
+package would; it declares what it can do through LoadedModelBase, as any model does. It
+stands for a plugin (and holds its replies until a test opens its gate); a test that only
+needs a model without weights uses the built-in fake engine, `assay.engines.fake`.
 """
 
 from __future__ import annotations

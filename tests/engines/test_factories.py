@@ -25,7 +25,7 @@ from assay.engines.factories import BUILTIN_ENGINES, ENTRY_POINT_GROUP
 from assay.errors import AssayError, EngineError
 from tests.engines.echo_engine import EchoEngine, EchoModel
 
-BUILTINS = ["llamacpp", "onnx", "foundry", "adapter", "remote"]
+BUILTINS = ["llamacpp", "onnx", "foundry", "adapter", "remote", "fake"]
 
 
 def with_entry_points(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
@@ -73,7 +73,7 @@ def test_an_unknown_engine_is_one_line_naming_the_known_ones(
     with pytest.raises(AssayError) as info:
         engine_for("llamcpp")
     assert info.value.message == (
-        "unknown engine 'llamcpp'; available: llamacpp, onnx, foundry, adapter, remote, echo"
+        "unknown engine 'llamcpp'; available: llamacpp, onnx, foundry, adapter, remote, fake, echo"
     )
 
 
@@ -100,6 +100,7 @@ def test_engines_that_need_a_source_say_which_field() -> None:
 
 def test_what_each_model_declares_it_can_do() -> None:
     from assay.engines.adapter import AdapterModel
+    from assay.engines.fake import FakeModel
     from assay.engines.foundry import FoundryModel
     from assay.engines.llamacpp import BatchedLlamaCppModel, LlamaCppModel
     from assay.engines.onnx_genai import OnnxGenaiModel
@@ -108,7 +109,7 @@ def test_what_each_model_declares_it_can_do() -> None:
     assert (base.parallel, base.threads, base.grammar) == (1, None, False)
     assert base.observe(lambda busy, tokens: None) is False
     assert LlamaCppModel.grammar and BatchedLlamaCppModel.grammar
-    for model in (OnnxGenaiModel, FoundryModel, AdapterModel):
+    for model in (OnnxGenaiModel, FoundryModel, AdapterModel, FakeModel):
         assert issubclass(model, LoadedModelBase) and not model.grammar
         assert model.parallel == 1
 

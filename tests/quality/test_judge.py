@@ -1,4 +1,5 @@
-"""The judge: a bundled model under a grammar, and OpenAI-compatible endpoints."""
+"""The judge: a bundled model under a grammar (slow), a fake model for its error paths, and
+OpenAI-compatible endpoints."""
 
 from __future__ import annotations
 
@@ -38,6 +39,26 @@ def run(tmp_path: Path) -> Path:
     return make_run(
         tmp_path, [Req("m1", 0, "retrieval"), Req("m1", 1, "x"), Req("m2", 0, "retrieval")]
     )
+
+
+def test_a_judge_model_that_cannot_answer_gives_invalid_scores_not_a_stop(
+    run: Path, fake_registry: ModelRegistry
+) -> None:
+    judge = open_judge("fake", fake_registry)
+    assert isinstance(judge, ModelJudge) and judge.name == "fake:user"
+    graded: list[str] = []
+    scores = grade_outputs(load_outputs(run), judge, lambda output, score: graded.append(score.key))
+    judge.close()
+    assert graded == [s.key for s in scores] and len(scores) == 3  # every output, in order
+    assert [s.score for s in scores] == [None, None, None]
+    refused = "the fake engine takes no GBNF grammar (response_format); use a llama.cpp model"
+    assert all(s.error == refused and not s.valid and s.judge == "fake:user" for s in scores)
+    assert all(s.reply is None for s in scores)  # nothing was answered, so nothing to keep
+
+
+def test_a_judge_alias_takes_no_judge_model(fake_registry: ModelRegistry) -> None:
+    with pytest.raises(JudgeError, match="--judge-model names the model of a judge URL"):
+        open_judge("fake", fake_registry, judge_model="other")
 
 
 def test_an_endpoint_in_json_mode(run: Path, registry: ModelRegistry) -> None:

@@ -1,4 +1,6 @@
-"""A real assay server on a free loopback port, run by uvicorn in a thread."""
+"""A real assay server on a free loopback port, run by uvicorn in a thread: over the bundled
+models (`server`, `make_server`), or over fake models that load nothing (`fake_server`,
+`make_fake_server`) for what the server does around a model."""
 
 from __future__ import annotations
 
@@ -58,3 +60,15 @@ def server(registry: ModelRegistry) -> Iterator[RunningServer]:
 @pytest.fixture
 def make_server(registry: ModelRegistry) -> ServerFactory:
     return lambda **overrides: running_server(registry, **overrides)
+
+
+@pytest.fixture(scope="session")
+def fake_server(fake_registry: ModelRegistry) -> Iterator[RunningServer]:
+    """A default server over the fake models, shared by the tests that keep its settings."""
+    with running_server(fake_registry) as running:
+        yield running
+
+
+@pytest.fixture
+def make_fake_server(fake_registry: ModelRegistry) -> ServerFactory:
+    return lambda **overrides: running_server(fake_registry, **overrides)

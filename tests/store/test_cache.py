@@ -125,6 +125,7 @@ def test_remove_all_empties_the_cache_and_drops_copied_imports(
     assert set(json.loads(catalog_path.read_text())) == {"smol-hub", "smol-nosha"}
 
 
+@pytest.mark.slow
 def test_loading_records_the_last_use(home: Settings) -> None:
     registry = ModelRegistry(home)
     assert {e.name: e for e in _scan(home).entries}["smollm2-135m:q4_1"].last_used is None
@@ -133,6 +134,7 @@ def test_loading_records_the_last_use(home: Settings) -> None:
     assert {e.name: e for e in _scan(home).entries}["smollm2-135m:q4_1"].last_used is not None
 
 
+@pytest.mark.slow
 def test_a_cache_that_cannot_record_the_use_never_fails_a_load(home: Settings) -> None:
     blocker = home.models_dir / "smollm2-135m" / "q4_1"
     blocker.parent.mkdir(parents=True)

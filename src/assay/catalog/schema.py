@@ -134,9 +134,40 @@ class DerivedSource(_Source):
         )
 
 
-# Where a variant's model comes from: one of six kinds, told apart by `kind`.
+class FakeSource(_Source):
+    """No model at all: the fake engine (engine "fake", `assay.engines.fake`) makes up
+    deterministic replies, with the timing and the faults given here (its FakeOptions)."""
+
+    kind: Literal["fake"] = "fake"
+    # Every reply is this text (cut by max_tokens and stop); None: words from the prompt.
+    reply: str | None = None
+    # Words in a made-up reply before it ends with "stop"; None: until max_tokens.
+    words: int | None = Field(default=16, ge=0)
+    first_token_s: float = Field(default=0.0, ge=0)
+    token_s: float = Field(default=0.0, ge=0)
+    load_s: float = Field(default=0.0, ge=0)
+    # Loading fails with this message.
+    load_error: str | None = None
+    # Every generation fails (EngineError) once it has given this many tokens.
+    fail_after: int | None = Field(default=None, ge=0)
+    # Requests served at once; None: the server's --parallel, as a llama.cpp model's slots.
+    parallel: int | None = Field(default=None, ge=1, le=64)
+    # What it says loading takes, for the server's memory admission.
+    memory_bytes: int = Field(default=0, ge=0)
+
+    def describe(self) -> str:
+        return "fake: no model, made-up replies"
+
+
+# Where a variant's model comes from: one of seven kinds, told apart by `kind`.
 ModelSource = Annotated[
-    BundledSource | HubSource | LocalSource | AdapterSource | EndpointSource | DerivedSource,
+    BundledSource
+    | HubSource
+    | LocalSource
+    | AdapterSource
+    | EndpointSource
+    | DerivedSource
+    | FakeSource,
     Field(discriminator="kind"),
 ]
 
@@ -183,6 +214,8 @@ def _flat_source(flat: dict[str, Any], engine: str) -> dict[str, Any] | None:
             "file": flat["file"],
             "made_by": made_by,
         }
+    if engine == "fake":
+        return {"kind": "fake"}  # it needs no source: its defaults
     return None
 
 
@@ -270,6 +303,8 @@ class UserModelEntry(BaseModel):
     api_key_env: str | None = None
     adapter: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
     weights: Path | None = None
+    # The fake engine's behaviour (engine "fake" without it: the defaults).
+    fake: FakeSource | None = None
     engine: str = "llamacpp"
     variant: str = "user"
     device: Device = "cpu"
@@ -288,13 +323,25 @@ class UserModelEntry(BaseModel):
     @property
     def has_source(self) -> bool:
         sources = (self.path, self.repo, self.adapter, self.endpoint)
-        return any(source is not None for source in sources)
+        return self.is_fake or any(source is not None for source in sources)
+
+    @property
+    def is_fake(self) -> bool:
+        """A fake model: `"engine": "fake"`, or its `fake` options, and no other engine's."""
+        wanted = self.fake is not None or self.engine == "fake"
+        return wanted and self.adapter is None and self.endpoint is None
 
     def to_variant(self) -> Variant:
         size = int(self.size_mb * 1_000_000) if self.size_mb is not None else None
+        if self.adapter:
+            engine = "adapter"
+        elif self.endpoint:
+            engine = "remote"
+        else:
+            engine = "fake" if self.is_fake else self.engine
         return Variant(
             name=self.variant,
-            engine="adapter" if self.adapter else "remote" if self.endpoint else self.engine,
+            engine=engine,
             device=self.device,
             quantization=self.quantization,
             location=self._location(),
@@ -311,6 +358,8 @@ class UserModelEntry(BaseModel):
             return EndpointSource(
                 endpoint=self.endpoint, model=self.model, api_key_env=self.api_key_env
             )
+        if self.is_fake:
+            return self.fake or FakeSource()
         if local is not None:
             return LocalSource(path=local)
         assert self.repo is not None, "to_variant needs has_source"

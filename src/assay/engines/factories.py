@@ -31,6 +31,7 @@ from assay.engines.base import (
 from assay.errors import AssayError
 
 if TYPE_CHECKING:
+    from assay.engines.fake import FakeOptions
     from assay.engines.remote import RemoteEngine, RemoteModel
 
 ENTRY_POINT_GROUP = "assay.engines"
@@ -62,6 +63,8 @@ class EngineContext:
     adapter: str | None = None
     # The upstream server (the remote engine).
     upstream: Upstream | None = None
+    # How the fake model behaves (the fake engine); None: its defaults.
+    fake: FakeOptions | None = None
 
 
 EngineFactory = Callable[[EngineContext], Engine]
@@ -107,6 +110,12 @@ def _remote(context: EngineContext) -> Engine:
     return _DeclaredRemote(engine)
 
 
+def _fake(context: EngineContext) -> Engine:
+    from assay.engines.fake import FakeEngine
+
+    return FakeEngine(context.fake)
+
+
 BUILTIN_ENGINES: Mapping[str, EngineFactory] = MappingProxyType(
     {
         "llamacpp": _llamacpp,
@@ -114,6 +123,7 @@ BUILTIN_ENGINES: Mapping[str, EngineFactory] = MappingProxyType(
         "foundry": _foundry,
         "adapter": _adapter,
         "remote": _remote,
+        "fake": _fake,
     }
 )
 

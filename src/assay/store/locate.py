@@ -19,6 +19,7 @@ from assay.catalog.schema import (
     BundledSource,
     DerivedSource,
     EndpointSource,
+    FakeSource,
     HubSource,
     LocalSource,
     ModelEntry,
@@ -37,7 +38,8 @@ FOLDER_ENGINES = frozenset({"onnx", "foundry"})
 class Found:
     """Where a variant's model is on this machine, read from its source once (`find`)."""
 
-    # The file or folder that loads; None: nothing local (an upstream, a weightless adapter).
+    # The file or folder that loads; None: nothing local (an upstream, a weightless adapter,
+    # a fake).
     path: Path | None
     # How it got there: pulled, quantized, converted, bundled, imported, local file, ...
     how: str
@@ -70,6 +72,8 @@ def find(settings: Settings, entry: ModelEntry, variant: Variant) -> Found:
     match variant.location:
         case EndpointSource():
             return Found(None, "upstream", in_cache=False)
+        case FakeSource():
+            return Found(None, "fake", in_cache=False)
         case AdapterSource(weights=None):
             return Found(None, "adapter", in_cache=False)
         case AdapterSource(weights=Path() as weights):
@@ -131,7 +135,7 @@ def _inside(path: Path, models_dir: Path) -> bool:
 
 def model_path(settings: Settings, entry: ModelEntry, variant: Variant) -> Path:
     """The local file to load for this variant (Path() when there is none: an upstream, an
-    adapter without weights); raises ModelFileError when it is not here."""
+    adapter without weights, a fake); raises ModelFileError when it is not here."""
     found = find(settings, entry, variant)
     if found.missing is not None:
         raise ModelFileError(found.missing)
