@@ -37,7 +37,9 @@ def test_a_format_1_run_reads_as_typed_events(v1_run: Path) -> None:
 def test_a_format_1_run_summarizes_and_reports_as_before(v1_run: Path) -> None:
     before = json.loads((v1_run / "summary.json").read_text())
     after = summarize(RunDir(v1_run)).model_dump(mode="json")
-    assert after["models"][0]["levels"] == before["models"][0]["levels"]
+    (level,), (old,) = after["models"][0]["levels"], before["models"][0]["levels"]
+    assert {key: level[key] for key in old} == old
+    assert all(level[key] is None for key in set(level) - set(old))  # fields added since
     assert after["models"][0]["status"] == before["models"][0]["status"] == "ok"
     assert after["client"] == before["client"]
     report = build_report(v1_run, load_builtin())

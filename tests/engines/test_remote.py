@@ -175,6 +175,10 @@ def test_what_an_engine_cannot_do_is_a_400_naming_the_field(tmp_path: Path) -> N
                 )
             with pytest.raises(openai.BadRequestError) as scored:
                 api.chat.completions.create(model="upstream", messages=hi, logprobs=True)
+            tool: Any = {"type": "function", "function": {"name": "now"}}
+            with pytest.raises(openai.BadRequestError) as tooled:
+                api.chat.completions.create(model="upstream", messages=hi, tools=[tool])
     assert constrained.value.param == "response_format" and scored.value.param == "logprobs"
+    assert tooled.value.param == "tools" and "remote engine, which cannot" in tooled.value.message
     assert "upstream runs on the remote engine, which cannot" in constrained.value.message
     assert "logprobs needs a model that gives log probabilities" in scored.value.message

@@ -46,18 +46,30 @@ def test_an_unhonoured_field_is_a_400_naming_it(
     assert f"'{param}' is not supported here" in error.message and why in error.message
 
 
-def test_tools_are_refused_until_served(fake_server: RunningServer) -> None:
+def test_tools_to_a_model_without_them_and_the_deprecated_fields_are_refused(
+    fake_server: RunningServer,
+) -> None:
     tool: Any = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
-    with pytest.raises(openai.BadRequestError, match="'tools' is not supported here"):
+    with pytest.raises(openai.BadRequestError) as caught:
         client(fake_server).chat.completions.create(
             model="fake", messages=HI, max_tokens=4, tools=[tool], tool_choice="required"
         )
-    history: Any = [
-        *HI,
-        {"role": "assistant", "tool_calls": [{"id": "1", "type": "function", "function": tool}]},
-    ]
-    with pytest.raises(openai.BadRequestError, match="'tool_calls' is not supported"):
-        client(fake_server).chat.completions.create(model="fake", messages=history)
+    assert caught.value.param == "tools"
+    assert "tools needs a model whose prompts carry tools" in caught.value.message
+    legacy: Any = {"functions": [tool["function"]]}
+    with pytest.raises(openai.BadRequestError, match="'functions' is not supported here"):
+        client(fake_server).chat.completions.create(
+            model="fake", messages=HI, max_tokens=4, **legacy
+        )
+    with pytest.raises(openai.BadRequestError, match="only an assistant message has tool_calls"):
+        bad: Any = [
+            {
+                "role": "user",
+                "content": "hi",
+                "tool_calls": [{"id": "1", "function": {"name": "now"}}],
+            }
+        ]
+        client(fake_server).chat.completions.create(model="fake", messages=bad)
 
 
 def test_harmless_fields_and_defaults_are_served(fake_server: RunningServer) -> None:

@@ -14,6 +14,8 @@ from assay.engines.base import (
     ModelInfo,
     SamplingParams,
     StepObserver,
+    ToolCall,
+    ToolSpec,
     Usage,
     collect,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "ModelInfo",
     "SamplingParams",
     "StepObserver",
+    "ToolCall",
+    "ToolSpec",
     "Upstream",
     "Usage",
     "collect",

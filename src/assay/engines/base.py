@@ -7,11 +7,12 @@ the usage, so a consumer that only wants the totals reads the last chunk.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from assay.errors import EngineError
 
@@ -26,6 +27,43 @@ FinishReason = Literal["stop", "length", "cancelled"]
 class Message:
     role: Role
     content: str
+    # An assistant turn's calls; a tool turn's answer says which call it answers.
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call: its name, what it does, and its arguments' schema."""
+
+    name: str
+    description: str
+    parameters: str  # the JSON schema of its arguments, as JSON text (hashable, frozen)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        value = json.loads(self.parameters)
+        return value if isinstance(value, dict) else {}
+
+    def openai(self) -> dict[str, Any]:
+        """The definition as OpenAI sends it (what tool-aware templates read)."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.schema,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call the model made: an id, the function, its arguments as JSON text."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
@@ -66,6 +104,8 @@ class SamplingParams:
     prefix_cache: bool = True
     # A GBNF grammar the output must match (llama.cpp engines); None: unconstrained.
     grammar: str | None = None
+    # Functions the model may call, rendered into the prompt (LoadedModel.tools).
+    tools: tuple[ToolSpec, ...] = ()
     # Log probabilities of each generated token and of this many alternatives (0-20);
     # None: none (engines that cannot give them refuse, see LoadedModel.logprobs).
     logprobs: int | None = None
@@ -189,6 +229,11 @@ class LoadedModel(Protocol):
         ...
 
     @property
+    def tools(self) -> bool:
+        """True when `chat` puts SamplingParams.tools and tool turns into the prompt."""
+        ...
+
+    @property
     def embeddings(self) -> bool:
         """True when `embed` gives vectors; without it, `embed` raises EngineError."""
         ...
@@ -233,6 +278,7 @@ class LoadedModelBase:
     parallel: int = 1
     grammar: bool = False
     logprobs: bool = False
+    tools: bool = False
     embeddings: bool = False
     info: ModelInfo
 

@@ -7,6 +7,8 @@ Files without a template get a per-architecture fallback, and the source is reco
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +17,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from assay.engines.base import Message
+from assay.engines.base import Message, ToolSpec
+from assay.engines.tools import call_block, fallback_instructions, response_block
 from assay.errors import EngineError
 
 _CHATML = (
@@ -67,20 +70,75 @@ class ChatFormat:
     bos_token: str
     eos_token: str
     fold_system: bool
+    # The template reads the Jinja `tools` variable (Qwen 2.5's, Llama 3.1's do).
+    knows_tools: bool = False
 
-    def render(self, messages: Sequence[Message]) -> str:
-        items = [{"role": m.role, "content": m.content} for m in messages]
+    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> str:
+        """The prompt. Tools, calls and results go where the template puts them; a template
+        that knows nothing of tools gets them in assay's fallback format (engines/tools)."""
+        if self.knows_tools:
+            items = [_item(m) for m in messages]
+        else:
+            items = _without_tool_turns(messages, tools)
         if self.fold_system:
             items = _fold_system(items)
+        extra = {"tools": [t.openai() for t in tools]} if tools and self.knows_tools else {}
         try:
             return self.template.render(
                 messages=items,
                 add_generation_prompt=True,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
+                **extra,
             )
         except jinja2.TemplateError as exc:
             raise EngineError(f"the model's chat template failed ({self.source}): {exc}") from None
+
+
+def _item(message: Message) -> dict[str, Any]:
+    """A message as tool-aware templates read it (OpenAI's shape, arguments as objects)."""
+    item: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        item["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": _arguments(call.arguments)},
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        item["tool_call_id"] = message.tool_call_id
+    return item
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _without_tool_turns(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[Any]:
+    """Plain turns: the tool list as a system message, calls and results in the fallback's
+    tags, for a template that has no place for them."""
+    items: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "tool":
+            items.append({"role": "user", "content": response_block(m.content)})
+        elif m.tool_calls:
+            blocks = "\n".join(call_block(call) for call in m.tool_calls)
+            text = f"{m.content}\n{blocks}" if m.content else blocks
+            items.append({"role": m.role, "content": text})
+        else:
+            items.append({"role": m.role, "content": m.content})
+    if tools:
+        instructions = fallback_instructions(tools)
+        if items and items[0]["role"] == "system":
+            items[0] = {"role": "system", "content": f"{items[0]['content']}\n\n{instructions}"}
+        else:
+            items.insert(0, {"role": "system", "content": instructions})
+    return items
 
 
 def chat_format_for(
@@ -101,7 +159,8 @@ def chat_format_from_template(
         compiled = _environment().from_string(template)
     except jinja2.TemplateSyntaxError as exc:
         raise EngineError(f"the model's chat template does not parse: {exc}") from None
-    return ChatFormat(compiled, source, (), bos_token, eos_token, False)
+    knows_tools = re.search(r"\btools\b", template) is not None
+    return ChatFormat(compiled, source, (), bos_token, eos_token, False, knows_tools)
 
 
 def fallback_format(architecture: str, bos_token: str, eos_token: str) -> ChatFormat:
@@ -131,7 +190,7 @@ def _raise_exception(message: str) -> Any:
     raise jinja2.TemplateError(message)
 
 
-def _fold_system(items: list[dict[str, str]]) -> list[dict[str, str]]:
+def _fold_system(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     system = "\n\n".join(m["content"] for m in items if m["role"] == "system")
     rest = [m for m in items if m["role"] != "system"]
     if system and rest and rest[0]["role"] == "user":

@@ -213,6 +213,7 @@ class LlamaCppModel(LoadedModelBase):
 
     grammar = True
     logprobs = True
+    tools = True
     embeddings = True
 
     def __init__(
@@ -243,7 +244,7 @@ class LlamaCppModel(LoadedModelBase):
         params: SamplingParams,
         cancel: CancelToken | None = None,
     ) -> Iterator[Chunk]:
-        prompt = self._chat_format.render(messages)
+        prompt = self._chat_format.render(messages, params.tools)
         tokens = self._tokenize(prompt)
         stops = params.stop + self._chat_format.stop
         return self._generate(tokens, params, stops, cancel)

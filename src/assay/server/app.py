@@ -18,8 +18,18 @@ from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from assay.engines import CancelToken, Chunk, Embeddings, LoadedModel, Logprob, Usage
+from assay.engines import (
+    CancelToken,
+    Chunk,
+    Embeddings,
+    LoadedModel,
+    Logprob,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 from assay.engines.json_schema import SchemaError, grammar_for_schema
+from assay.engines.tools import call_grammar, parse_calls, unsupported_in
 from assay.errors import AssayError, ContextOverflowError
 from assay.registry import ModelRegistry
 from assay.server.errors import APIError, install_error_handlers
@@ -141,6 +151,10 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
         params = body.sampling()
         if body.response_format is not None and body.constrained:
             params = replace(params, grammar=_grammar(body.response_format))
+        if body.tool_specs():
+            params = replace(params, tools=body.tool_specs())
+        if body.forced_tools():
+            params = replace(params, grammar=_tool_grammar(body))
 
         def start(model: LoadedModel, cancel: CancelToken) -> Any:
             return model.chat(messages, params, cancel)
@@ -285,6 +299,8 @@ async def _generate(
     first = await _first_chunk(chunks)  # errors before any output become a plain HTTP error
     echo = body.text if isinstance(body, CompletionRequest) and body.echo else ""
     reply = _Reply(body.model, chat, body.top_logprobs_wanted() is not None, echo)
+    if isinstance(body, ChatCompletionRequest) and body.tool_specs():
+        return await _tool_answer(reply, first, chunks, job, worker, metrics, body)
     if body.stream:
         return StreamingResponse(
             _sse(reply, first, chunks, job, worker, metrics, body.include_usage),
@@ -322,6 +338,60 @@ def _encoded(vector: list[float], encoding: str) -> list[float] | str:
     return vector
 
 
+async def _tool_answer(
+    reply: _Reply,
+    first: Chunk,
+    chunks: AsyncGenerator[Chunk, None],
+    job: Job,
+    worker: ModelWorker,
+    metrics: ServerMetrics,
+    body: ChatCompletionRequest,
+) -> Response:
+    """A reply that may hold tool calls: read whole (whether it is a call is known only at
+    its end), then sent as one object or, streamed, as OpenAI's tool_calls deltas."""
+    texts, final = [first.text], first
+    if first.finish_reason is None:
+        async for chunk in chunks:
+            texts.append(chunk.text)
+            final = chunk
+    text = "".join(texts)
+    content, calls = parse_calls(text, body.tool_specs())
+    if not body.parallel_tool_calls:
+        calls = calls[:1]
+    _observe(metrics, worker, job, final)
+    timings = _timings(job, final)
+    if not body.stream:
+        return JSONResponse(reply.with_calls(content, calls, final, timings))
+    events = reply.call_events(content, calls, final, timings, body.include_usage)
+    return StreamingResponse(
+        iter([*events, "data: [DONE]\n\n"]),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _call_grammar(tools: tuple[ToolSpec, ...], parallel: bool) -> str:
+    return call_grammar(tools, parallel)
+
+
+def _tool_grammar(body: ChatCompletionRequest) -> str:
+    """The grammar of a forced call; a 400 naming what in a tool's schema cannot be held."""
+    forced = body.forced_tools()
+    found = unsupported_in(forced)
+    if found:
+        raise APIError(
+            400,
+            f"a forced tool call cannot enforce {found}; remove it from the parameters' schema",
+            param="tools",
+            code="invalid_json_schema",
+        )
+    try:
+        return _call_grammar(forced, body.parallel_tool_calls)
+    except SchemaError as exc:
+        raise APIError(400, exc.message, param="tools", code="invalid_json_schema") from None
+
+
 def _check_capabilities(
     body: ChatCompletionRequest | CompletionRequest, model: LoadedModel, name: str
 ) -> None:
@@ -329,6 +399,10 @@ def _check_capabilities(
     wants = []
     if isinstance(body, ChatCompletionRequest) and body.constrained and not model.grammar:
         wants.append(("response_format", "a model that constrains its output"))
+    if isinstance(body, ChatCompletionRequest) and body.tool_specs() and not model.tools:
+        wants.append(("tools", "a model whose prompts carry tools"))
+    if isinstance(body, ChatCompletionRequest) and body.forced_tools() and not model.grammar:
+        wants.append(("tool_choice", "a model that constrains its output"))
     if body.top_logprobs_wanted() is not None and not model.logprobs:
         wants.append(("logprobs", "a model that gives log probabilities"))
     if wants:
@@ -443,6 +517,67 @@ class _Reply:
         body = self._envelope([], chunk=True)
         body["usage"] = _usage(final).model_dump()
         return body
+
+    def with_calls(
+        self, content: str | None, calls: list[ToolCall], final: Chunk, timings: Timings
+    ) -> dict[str, Any]:
+        """The whole reply of a request with tools: its calls, or its text."""
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": content if calls else content or "",
+        }
+        if calls:
+            message["tool_calls"] = [_call_body(call) for call in calls]
+        finish = "tool_calls" if calls else _finish(final)
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+        body = self._envelope([choice], chunk=False)
+        body["usage"] = _usage(final).model_dump()
+        body["timings"] = timings.model_dump()
+        return body
+
+    def call_events(
+        self,
+        content: str | None,
+        calls: list[ToolCall],
+        final: Chunk,
+        timings: Timings,
+        include_usage: bool,
+    ) -> list[str]:
+        """The same reply as stream events: the role, any text, one delta per call (index,
+        id, name, arguments), then the finish reason."""
+        events = [_event(self.role_chunk())]
+        if content:
+            events.append(self.text_event(content))
+        for index, call in enumerate(calls):
+            delta = {"tool_calls": [{"index": index, **_call_body(call)}]}
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+            events.append(_event(self._envelope([choice], chunk=True)))
+        last = self._envelope(
+            [
+                {
+                    "index": 0,
+                    "delta": {},
+                    "logprobs": None,
+                    "finish_reason": "tool_calls" if calls else _finish(final),
+                }
+            ],
+            chunk=True,
+        )
+        last["timings"] = timings.model_dump()
+        if include_usage:
+            events += [_event(last), _event(self.usage_chunk(final))]
+        else:
+            last["usage"] = _usage(final).model_dump()
+            events.append(_event(last))
+        return events
+
+
+def _call_body(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
 
 
 def _logprob_entry(entry: Logprob, with_top: bool = False) -> dict[str, Any]:

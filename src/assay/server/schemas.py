@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from assay.engines import Message, SamplingParams
+from assay.engines import Message, SamplingParams, ToolCall, ToolSpec
 
 
 class ContentPart(BaseModel):
@@ -16,17 +17,34 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+class CalledFunction(BaseModel):
+    name: str = Field(min_length=1)
+    arguments: str = "{}"  # JSON text, as OpenAI sends it
+
+
+class ToolCallBody(BaseModel):
+    """A call in an assistant message of the history."""
+
+    id: str = Field(min_length=1)
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class ChatMessage(BaseModel):
     # Kept, so that to_message can refuse what it would otherwise drop.
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
+    tool_calls: list[ToolCallBody] | None = None
+    tool_call_id: str | None = None
 
     def to_message(self) -> Message:
         for name, value in (self.model_extra or {}).items():
-            if name in ("tool_calls", "function_call", "audio") and value:
+            if name in ("function_call", "audio") and value:
                 raise ValueError(f"a message with '{name}' is not supported: {name} is not served")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only an assistant message has tool_calls")
         if isinstance(self.content, list):
             if any(part.type != "text" for part in self.content):
                 raise ValueError("only text content parts are supported")
@@ -34,7 +52,11 @@ class ChatMessage(BaseModel):
         else:
             text = self.content or ""
         role = "system" if self.role == "developer" else self.role
-        return Message(role=role, content=text)
+        calls = tuple(
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+            for c in self.tool_calls or ()
+        )
+        return Message(role=role, content=text, tool_calls=calls, tool_call_id=self.tool_call_id)
 
 
 class StreamOptions(BaseModel):
@@ -52,11 +74,11 @@ HARMLESS_FIELDS = frozenset(
 UNHONOURED_FIELDS: dict[str, str] = {
     "logit_bias": "token biases are not applied",
     "response_format": "it is served on /v1/chat/completions, not here",
-    "tools": "tool calling is not served",
-    "tool_choice": "tool calling is not served",
-    "parallel_tool_calls": "tool calling is not served",
-    "functions": "function calling is not served",
-    "function_call": "function calling is not served",
+    "tools": "tools are served on /v1/chat/completions, not here",
+    "tool_choice": "tools are served on /v1/chat/completions, not here",
+    "parallel_tool_calls": "tools are served on /v1/chat/completions, not here",
+    "functions": "the deprecated function-calling fields are not served; use tools",
+    "function_call": "the deprecated function-calling fields are not served; use tools",
     "audio": "audio output is not served",
     "modalities": "only ['text'] is served",
     "prediction": "predicted outputs are not served",
@@ -185,17 +207,84 @@ class ResponseFormat(BaseModel):
         return self
 
 
+class FunctionDefinition(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    # Calls forced by tool_choice are always held to the schema, strict or not.
+    strict: bool | None = None
+
+
+class ToolDefinition(BaseModel):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class FunctionName(BaseModel):
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    type: Literal["function"]
+    function: FunctionName
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+
+
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
     response_format: ResponseFormat | None = None
     logprobs: bool = False
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    tools: list[ToolDefinition] | None = Field(default=None, max_length=128)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool = True
 
     @model_validator(mode="after")
     def _top_needs_logprobs(self) -> ChatCompletionRequest:
         if self.top_logprobs and not self.logprobs:
             raise ValueError("top_logprobs needs logprobs: true")
         return self
+
+    @model_validator(mode="after")
+    def _choice_among_the_tools(self) -> ChatCompletionRequest:
+        names = [tool.function.name for tool in self.tools or ()]
+        if len(set(names)) != len(names):
+            raise ValueError("two tools have the same name")
+        choice = self.tool_choice
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+            raise ValueError(f"tool_choice names '{choice.function.name}', which is not in tools")
+        if choice == "required" and not names:
+            raise ValueError("tool_choice 'required' needs tools")
+        if self.forced_tools() and self.constrained:
+            raise ValueError("a forced tool call and a response_format cannot both hold")
+        if self.logprobs and self.tool_specs():
+            raise ValueError("logprobs with tools is not served; drop one of them")
+        return self
+
+    def tool_specs(self) -> tuple[ToolSpec, ...]:
+        """The tools the model is told of (none when tool_choice is 'none')."""
+        if self.tool_choice == "none":
+            return ()
+        return tuple(
+            ToolSpec(
+                name=tool.function.name,
+                description=tool.function.description,
+                parameters=json.dumps(tool.function.parameters),
+            )
+            for tool in self.tools or ()
+        )
+
+    def forced_tools(self) -> tuple[ToolSpec, ...]:
+        """The tools one of which must be called ('required', or the one named); else ()."""
+        choice = self.tool_choice
+        specs = self.tool_specs()
+        if choice == "required":
+            return specs
+        if isinstance(choice, NamedToolChoice):
+            return tuple(spec for spec in specs if spec.name == choice.function.name)
+        return ()
 
     def top_logprobs_wanted(self) -> int | None:
         return (self.top_logprobs or 0) if self.logprobs else None
