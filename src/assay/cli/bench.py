@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -38,25 +37,14 @@ def _csv(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
-def _json_schema(path: Path) -> dict[str, Any]:
-    """The schema in PATH: a bare JSON schema, or an OpenAI response_format object
-    ({"type": "json_schema", "json_schema": {"schema": ...}} or {"type": "json_object"})."""
-    from assay.engines.json_schema import grammar_for_schema
+def _checked_schema(path: Path) -> dict[str, object]:
+    """The schema of --response-format; one that decoding cannot enforce fails now, in one
+    line, before any model loads."""
+    from assay.engines.json_schema import grammar_for_schema, read_schema_file
 
-    try:
-        document = json.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise AssayError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise AssayError(f"{path} is not JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise AssayError(f"{path} holds no JSON schema object")
-    if document.get("type") == "json_object":
-        document = {"type": "object"}
-    elif document.get("type") == "json_schema" and isinstance(document.get("json_schema"), dict):
-        document = document["json_schema"].get("schema") or {}
-    grammar_for_schema(document)  # a schema decoding cannot enforce fails now, in one line
-    return dict(document)
+    schema = read_schema_file(path)
+    grammar_for_schema(schema)
+    return schema
 
 
 def bench(
@@ -157,7 +145,7 @@ def bench(
             rate=rate,
             allow_prefix_cache=allow_prefix_cache,
             timeout_s=timeout,
-            json_schema=_json_schema(response_format) if response_format else None,
+            json_schema=_checked_schema(response_format) if response_format else None,
         )
         api.check_models(spec, registry)  # bad input fails here, before the progress display starts
     progress, hooks, started = _progress(console)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,17 +80,9 @@ def run(
 
 
 def _schema_grammar(path: Path) -> str:
-    from assay.engines.json_schema import grammar_for_schema
+    from assay.engines.json_schema import grammar_for_schema, read_schema_file
 
-    try:
-        schema = json.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise AssayError(f"cannot read the JSON schema {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise AssayError(f"{path} is not JSON: {exc}") from None
-    if not isinstance(schema, dict):
-        raise AssayError(f"{path} holds no JSON schema object")
-    return grammar_for_schema(schema)
+    return grammar_for_schema(read_schema_file(path))
 
 
 def _answer_once(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from typing import Any
 
 from assay.errors import AssayError
@@ -97,6 +98,24 @@ def grammar_for_schema(schema: dict[str, Any]) -> str:
     except (AssertionError, ValueError, KeyError, TypeError) as exc:
         raise SchemaError(f"the JSON schema cannot be turned into a grammar: {exc}") from None
     return grammar.replace(_LOOSE_CHAR, _JSON_CHAR)
+
+
+def read_schema_file(path: Path) -> dict[str, Any]:
+    """The JSON schema in PATH: a bare schema, or an OpenAI response_format object
+    ({"type": "json_schema", "json_schema": {"schema": ...}} or {"type": "json_object"})."""
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise SchemaError(f"cannot read the JSON schema {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SchemaError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise SchemaError(f"{path} holds no JSON schema object")
+    if document.get("type") == "json_object":
+        document = {"type": "object"}
+    elif document.get("type") == "json_schema" and isinstance(document.get("json_schema"), dict):
+        document = document["json_schema"].get("schema") or {}
+    return dict(document)
 
 
 def grammar_for_json_object() -> str:

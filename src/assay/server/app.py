@@ -275,6 +275,9 @@ def _grammar(response_format: ResponseFormat) -> str:
         ) from None
 
 
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
 def _refuse_unhonoured(body: ChatCompletionRequest | CompletionRequest) -> None:
     """A field assay would otherwise answer as if it were absent is a 400 naming it."""
     refusal = body.refusal()
@@ -305,7 +308,7 @@ async def _generate(
         return StreamingResponse(
             _sse(reply, first, chunks, job, worker, metrics, body.include_usage),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers=_SSE_HEADERS,
         )
     texts = [echo, first.text]
     entries = list(first.logprobs or ())
@@ -366,7 +369,7 @@ async def _tool_answer(
     return StreamingResponse(
         iter([*events, "data: [DONE]\n\n"]),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=_SSE_HEADERS,
     )
 
 
@@ -552,24 +555,20 @@ class _Reply:
             delta = {"tool_calls": [{"index": index, **_call_body(call)}]}
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
             events.append(_event(self._envelope([choice], chunk=True)))
-        last = self._envelope(
-            [
-                {
-                    "index": 0,
-                    "delta": {},
-                    "logprobs": None,
-                    "finish_reason": "tool_calls" if calls else _finish(final),
-                }
-            ],
-            chunk=True,
-        )
+        finish = "tool_calls" if calls else _finish(final)
+        return events + self.closing_events(finish, final, timings, include_usage)
+
+    def closing_events(
+        self, finish: str, final: Chunk, timings: Timings, include_usage: bool
+    ) -> list[str]:
+        """The finish reason with the server's timings, and the usage: in that event, or in
+        one of its own when the client asked for stream_options.include_usage."""
+        last = self.delta("", finish)
         last["timings"] = timings.model_dump()
         if include_usage:
-            events += [_event(last), _event(self.usage_chunk(final))]
-        else:
-            last["usage"] = _usage(final).model_dump()
-            events.append(_event(last))
-        return events
+            return [_event(last), _event(self.usage_chunk(final))]
+        last["usage"] = _usage(final).model_dump()
+        return [_event(last)]
 
 
 def _call_body(call: ToolCall) -> dict[str, Any]:
@@ -627,14 +626,10 @@ async def _sse(
             if chunk.finish_reason is not None:
                 break
             chunk = await chunks.__anext__()
-        last = reply.delta("", _finish(chunk))
-        last["timings"] = _timings(job, chunk).model_dump()
-        if include_usage:
-            yield _event(last)
-            yield _event(reply.usage_chunk(chunk))
-        else:
-            last["usage"] = _usage(chunk).model_dump()
-            yield _event(last)
+        for event in reply.closing_events(
+            _finish(chunk), chunk, _timings(job, chunk), include_usage
+        ):
+            yield event
         yield "data: [DONE]\n\n"
         _observe(metrics, worker, job, chunk)
     except AssayError as exc:  # the engine failed after the first chunk: say so in-band
