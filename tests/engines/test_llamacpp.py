@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 
 from assay.engines import CancelToken, LoadedModel, LoadOptions, Message, SamplingParams, collect
@@ -211,3 +213,25 @@ def test_a_file_that_is_not_gguf_is_a_clear_error(tmp_path: Path) -> None:
     text.write_text("hello")
     with pytest.raises(ModelFileError, match="is not a GGUF file"):
         LlamaCppEngine().load(text, LoadOptions())
+
+
+def test_a_json_schema_alone_is_held_by_the_grammar_made_from_it(
+    smollm: LoadedModel, registry: Any
+) -> None:
+    # SamplingParams.json_schema without a grammar (a library caller's way): the engine
+    # makes the grammar itself, on the unbatched and the batched path.
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 20}, "legs": {"enum": [2, 4]}},
+        "required": ["name", "legs"],
+        "additionalProperties": False,
+    }
+    params = SamplingParams(temperature=0, max_tokens=60, json_schema=json.dumps(schema))
+    batched = registry.load("smollm2-135m", LoadOptions(parallel=2, context_size=512)).model
+    try:
+        for model in (smollm, batched):
+            text, final = collect(model.chat([Message("user", "Describe a cat.")], params))
+            assert final.finish_reason == "stop", text
+            jsonschema.validate(json.loads(text), schema)
+    finally:
+        batched.close()

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,58 @@ def test_a_users_onnx_folder_runs_from_models_json(
     assert gone.returncode != 0
     assert gone.stderr.strip().count("\n") == 0 and "model folder" in gone.stderr
     assert "Traceback" not in gone.stderr
+
+
+CAT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 20},
+        "colour": {"enum": ["black", "white", "ginger", "grey", "tabby"]},
+    },
+    "required": ["name", "colour"],
+    "additionalProperties": False,
+}
+
+
+def test_a_json_schema_holds_through_the_runtimes_guidance(onnx_smollm: LoadedModel) -> None:
+    import jsonschema
+
+    assert onnx_smollm.json_schema and not onnx_smollm.grammar
+    ask = [Message("user", "Describe a cat as JSON.")]
+    for seed in (1, 2):
+        params = SamplingParams(
+            temperature=0.8, seed=seed, max_tokens=80, json_schema=json.dumps(CAT_SCHEMA)
+        )
+        text, final = collect(onnx_smollm.chat(ask, params))
+        assert final.finish_reason == "stop", text
+        jsonschema.validate(json.loads(text), CAT_SCHEMA)
+
+
+def test_serve_answers_response_format_on_the_onnx_engine(onnx_registry: ModelRegistry) -> None:
+    import jsonschema
+    import openai
+
+    from tests.server.conftest import running_server
+
+    with running_server(onnx_registry) as server:
+        api = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        reply = api.chat.completions.create(
+            model="smollm2-135m:onnx-int4",
+            messages=[{"role": "user", "content": "Describe a cat as JSON."}],
+            temperature=0,
+            max_tokens=80,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "cat", "schema": CAT_SCHEMA},
+            },
+        )
+        tool: Any = {"type": "function", "function": {"name": "now"}}
+        with pytest.raises(openai.BadRequestError) as forced:  # a tool grammar is GBNF only
+            api.chat.completions.create(
+                model="smollm2-135m:onnx-int4",
+                messages=[{"role": "user", "content": "hi"}],
+                tools=[tool],
+                tool_choice="required",
+            )
+    jsonschema.validate(json.loads(reply.choices[0].message.content or ""), CAT_SCHEMA)
+    assert forced.value.param in ("tools", "tool_choice")

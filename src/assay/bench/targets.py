@@ -21,7 +21,7 @@ from assay import openai_wire as wire
 from assay.bench.prompts import Prompt
 from assay.bench.records import RequestRecord
 from assay.engines import CancelToken, LoadedModel, Message, SamplingParams
-from assay.engines.json_schema import grammar_for_schema
+from assay.engines.json_schema import grammar_for_schema_json
 from assay.engines.threads import threads_of
 from assay.errors import AssayError
 
@@ -114,17 +114,19 @@ class InProcessTarget:
         self._clock = clock
         self._loaded: LoadedModel | None = None
         self._grammar: str | None = None
+        self._schema: str | None = None
 
     async def open(self) -> TargetInfo:
         self._loaded = await asyncio.to_thread(self._load)
         info = self._loaded.info
         if self._generation.json_schema is not None:
-            if not self._loaded.grammar:
+            if not self._loaded.json_schema:
                 raise AssayError(
                     f"--response-format needs a model that constrains its output; {self.model} "
                     f"runs on the {info.engine} engine, which cannot"
                 )
-            self._grammar = grammar_for_schema(self._generation.json_schema)
+            self._schema = json.dumps(self._generation.json_schema)
+            self._grammar = grammar_for_schema_json(self._schema)  # now, not per request
         return TargetInfo(
             engine=info.engine,
             engine_version=info.engine_version,
@@ -153,6 +155,7 @@ class InProcessTarget:
             max_tokens=g.max_tokens,
             prefix_cache=g.prefix_cache,
             grammar=self._grammar,
+            json_schema=self._schema,
         )
         cancel = CancelToken()
         timer = threading.Timer(g.timeout_s, cancel.cancel)

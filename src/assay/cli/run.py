@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ def run(
     ] = None,
 ) -> None:
     """Chat with a model: stream one answer, or start an interactive chat."""
-    grammar = _schema_grammar(json_schema) if json_schema is not None else None
+    schema = _schema_text(json_schema) if json_schema is not None else None
     settings = Settings()
     registry = ModelRegistry(settings)
     options = registry.load_options(
@@ -61,14 +62,14 @@ def run(
         raise AssayError("the prompt is empty; pass --prompt TEXT or pipe text on stdin")
     note_running(command="run", model=model)  # named if the engine crashes the process
     loaded = registry.load(model, options)
-    if grammar is not None and not loaded.model.grammar:
+    if schema is not None and not loaded.model.json_schema:
         loaded.model.close()
         raise AssayError(
             f"--json-schema needs a model that constrains its output; {loaded.resolved.name} "
             f"runs on the {loaded.model.info.engine} engine, which cannot: use a llama.cpp model"
         )
     params = SamplingParams(
-        temperature=temperature, seed=seed, max_tokens=max_tokens, grammar=grammar
+        temperature=temperature, seed=seed, max_tokens=max_tokens, json_schema=schema
     )
     try:
         if prompt is not None:
@@ -79,10 +80,13 @@ def run(
         loaded.model.close()
 
 
-def _schema_grammar(path: Path) -> str:
-    from assay.engines.json_schema import grammar_for_schema, read_schema_file
+def _schema_text(path: Path) -> str:
+    """The schema of --json-schema as JSON text, checked now (before the model loads)."""
+    from assay.engines.json_schema import grammar_for_schema_json, read_schema_file
 
-    return grammar_for_schema(read_schema_file(path))
+    schema = json.dumps(read_schema_file(path))
+    grammar_for_schema_json(schema)
+    return schema
 
 
 def _answer_once(

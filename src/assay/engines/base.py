@@ -104,6 +104,9 @@ class SamplingParams:
     prefix_cache: bool = True
     # A GBNF grammar the output must match (llama.cpp engines); None: unconstrained.
     grammar: str | None = None
+    # A JSON schema (JSON text) the output must match: llama.cpp holds it by the grammar made
+    # from it (`grammar`, when given, is that grammar), ONNX Runtime GenAI by its guidance.
+    json_schema: str | None = None
     # Functions the model may call, rendered into the prompt (LoadedModel.tools).
     tools: tuple[ToolSpec, ...] = ()
     # Log probabilities of each generated token and of this many alternatives (0-20);
@@ -224,6 +227,11 @@ class LoadedModel(Protocol):
         ...
 
     @property
+    def json_schema(self) -> bool:
+        """True when its output is held to SamplingParams.json_schema (structured outputs)."""
+        ...
+
+    @property
     def logprobs(self) -> bool:
         """True when its chunks carry log probabilities for SamplingParams.logprobs."""
         ...
@@ -277,6 +285,7 @@ class LoadedModelBase:
 
     parallel: int = 1
     grammar: bool = False
+    json_schema: bool = False
     logprobs: bool = False
     tools: bool = False
     embeddings: bool = False

@@ -100,6 +100,13 @@ def grammar_for_schema(schema: dict[str, Any]) -> str:
     return grammar.replace(_LOOSE_CHAR, _JSON_CHAR)
 
 
+@functools.lru_cache(maxsize=64)
+def grammar_for_schema_json(schema_json: str) -> str:
+    """grammar_for_schema of a schema given as JSON text, remembered (a converter run takes
+    milliseconds: not once per request of a benchmark or a server)."""
+    return grammar_for_schema(json.loads(schema_json))
+
+
 def read_schema_file(path: Path) -> dict[str, Any]:
     """The JSON schema in PATH: a bare schema, or an OpenAI response_format object
     ({"type": "json_schema", "json_schema": {"schema": ...}} or {"type": "json_object"})."""

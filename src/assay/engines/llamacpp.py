@@ -9,7 +9,7 @@ import random
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from assay.engines.base import (
 )
 from assay.engines.batching import BatchedSequence, BatchScheduler, eog_checker
 from assay.engines.chat_format import ChatFormat, chat_format_for
+from assay.engines.json_schema import grammar_for_schema_json
 from assay.engines.loading import LoadMeter, model_info, token_budget
 from assay.engines.logprobs import TokenLogprobs, from_logits, with_text
 from assay.engines.sampling import SequenceSampler, check_grammar
@@ -212,6 +213,7 @@ class LlamaCppModel(LoadedModelBase):
     """One loaded GGUF model; generations run one at a time."""
 
     grammar = True
+    json_schema = True
     logprobs = True
     tools = True
     embeddings = True
@@ -354,6 +356,9 @@ class LlamaCppModel(LoadedModelBase):
         if not prompt_tokens:
             raise EngineError("the prompt is empty; send some text")
         limit = token_budget(len(prompt_tokens), self.info.context_size, params.max_tokens)
+        if params.grammar is None and params.json_schema is not None:
+            # The schema's grammar: samplers read params.grammar, on both paths.
+            params = replace(params, grammar=grammar_for_schema_json(params.json_schema))
         grammar = self._grammar(params.grammar) if params.grammar else None
         return self._stream(prompt_tokens, params, stops, cancel, limit, grammar)
 

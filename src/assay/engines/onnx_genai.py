@@ -182,6 +182,8 @@ class OnnxGenaiModel(LoadedModelBase):
         self._chat_format = chat_format
         self._lock = threading.Lock()
         self.info = info
+        # Structured outputs through the runtime's guidance (onnxruntime-genai 0.8 and later).
+        self.json_schema = hasattr(og.GeneratorParams, "set_guidance")
 
     def chat(
         self,
@@ -214,7 +216,8 @@ class OnnxGenaiModel(LoadedModelBase):
         stops: tuple[str, ...],
         cancel: CancelToken | None,
     ) -> Iterator[Chunk]:
-        check_grammar(self, params)
+        if params.json_schema is None:  # a schema is held by guidance (its grammar unused)
+            check_grammar(self, params)
         tokens = [int(t) for t in self._tokenizer.encode(prompt)]
         limit = token_budget(len(tokens), self.info.context_size, params.max_tokens)
         return self._stream(tokens, params, stops, cancel, limit)
@@ -250,6 +253,9 @@ class OnnxGenaiModel(LoadedModelBase):
             search = og.GeneratorParams(self._model)
             search.set_search_options(**self._search_options(params, len(tokens) + limit))
             try:
+                if params.json_schema is not None:
+                    # llguidance, in the runtime: the same structured outputs as llama.cpp's.
+                    search.set_guidance("json_schema", params.json_schema)
                 generator = og.Generator(self._model, search)
                 generator.append_tokens(tokens)
                 decoder = self._tokenizer.create_stream()

@@ -28,7 +28,7 @@ from assay.engines import (
     ToolSpec,
     Usage,
 )
-from assay.engines.json_schema import SchemaError, grammar_for_schema
+from assay.engines.json_schema import SchemaError, grammar_for_schema_json
 from assay.engines.tools import call_grammar, parse_calls, unsupported_in
 from assay.errors import AssayError, ContextOverflowError
 from assay.registry import ModelRegistry
@@ -150,7 +150,8 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
             raise APIError(400, str(exc), param="messages") from None
         params = body.sampling()
         if body.response_format is not None and body.constrained:
-            params = replace(params, grammar=_grammar(body.response_format))
+            schema, grammar = _structured(body.response_format)
+            params = replace(params, json_schema=schema, grammar=grammar)
         if body.tool_specs():
             params = replace(params, tools=body.tool_specs())
         if body.forced_tools():
@@ -255,20 +256,17 @@ def _model_objects(manager: ModelManager, include_uncached: bool = False) -> lis
     return objects
 
 
-@functools.lru_cache(maxsize=64)
-def _schema_grammar(schema_json: str) -> str:
-    return grammar_for_schema(json.loads(schema_json))
-
-
-def _grammar(response_format: ResponseFormat) -> str:
-    """The GBNF grammar that holds the answer to RESPONSE_FORMAT; a 400 naming what in the
-    schema cannot be enforced."""
-    try:
-        if response_format.json_schema is None:
-            return _schema_grammar('{"type": "object"}')
+def _structured(response_format: ResponseFormat) -> tuple[str, str]:
+    """The schema (JSON text) that holds the answer, and its grammar; a 400 naming what in
+    the schema cannot be enforced (the same check whichever engine serves it)."""
+    schema = (
+        '{"type": "object"}'
+        if response_format.json_schema is None
         # Not sorted: the properties' order is the order the model writes them in.
-        schema = json.dumps(response_format.json_schema.schema_)
-        return _schema_grammar(schema)
+        else json.dumps(response_format.json_schema.schema_)
+    )
+    try:
+        return schema, grammar_for_schema_json(schema)
     except SchemaError as exc:
         raise APIError(
             400, exc.message, param="response_format", code="invalid_json_schema"
@@ -400,7 +398,7 @@ def _check_capabilities(
 ) -> None:
     """A 400 naming the field when the model cannot do what the request asks for."""
     wants = []
-    if isinstance(body, ChatCompletionRequest) and body.constrained and not model.grammar:
+    if isinstance(body, ChatCompletionRequest) and body.constrained and not model.json_schema:
         wants.append(("response_format", "a model that constrains its output"))
     if isinstance(body, ChatCompletionRequest) and body.tool_specs() and not model.tools:
         wants.append(("tools", "a model whose prompts carry tools"))
