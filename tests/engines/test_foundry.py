@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import openai
 import pytest
 
@@ -137,3 +138,46 @@ def test_one_bench_run_compares_three_runtimes_on_the_same_weights(
         assert model["status"] == "ok", model["error"]
         level = model["levels"][0]
         assert level["errors"] == 0 and level["decode_tokens_per_second"]["mean"] > 1
+
+
+CAT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 20},
+        "colour": {"enum": ["black", "white", "ginger", "grey", "tabby"]},
+    },
+    "required": ["name", "colour"],
+    "additionalProperties": False,
+}
+
+
+def test_a_json_schema_holds_through_foundrys_guidance(foundry_registry: ModelRegistry) -> None:
+    # Foundry Local's native guidance options (guidance_type, guidance_data): the same
+    # structured outputs as llama.cpp's grammar and ONNX Runtime GenAI's guidance. A model
+    # of its own: Foundry unloads a model by its id, and a served test before unloads it.
+    foundry = foundry_registry.load("smol-foundry").model
+    assert foundry.json_schema and not foundry.grammar
+    ask = [Message("user", "Describe a cat as JSON.")]
+    try:
+        for seed in (1, 2):
+            params = SamplingParams(
+                temperature=0.8, seed=seed, max_tokens=80, json_schema=json.dumps(CAT_SCHEMA)
+            )
+            text, final = collect(foundry.chat(ask, params))
+            assert final.finish_reason == "stop", text
+            jsonschema.validate(json.loads(text), CAT_SCHEMA)
+    finally:
+        foundry.close()
+    with running_server(foundry_registry) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="none")
+        reply = client.chat.completions.create(
+            model="smol-foundry",
+            messages=[{"role": "user", "content": "Describe a cat as JSON."}],
+            temperature=0,
+            max_tokens=80,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "cat", "schema": CAT_SCHEMA},
+            },
+        )
+    jsonschema.validate(json.loads(reply.choices[0].message.content or ""), CAT_SCHEMA)

@@ -138,6 +138,8 @@ class FoundryModel(LoadedModelBase):
     """One model loaded by Foundry Local; generations run one at a time, each in a fresh
     ChatSession (a session keeps history, and requests here are independent)."""
 
+    json_schema = True  # held by the runtime's guidance (see _guidance)
+
     def __init__(self, sdk: Any, model: Any, folder: GenaiFolder, info: ModelInfo) -> None:
         self._sdk = sdk
         self._model = model
@@ -153,7 +155,8 @@ class FoundryModel(LoadedModelBase):
         params: SamplingParams,
         cancel: CancelToken | None = None,
     ) -> Iterator[Chunk]:
-        check_grammar(self, params)
+        if params.json_schema is None:  # a schema is held by guidance (its grammar unused)
+            check_grammar(self, params)
         if not 0 <= params.temperature <= 2:
             raise EngineError("Foundry Local takes a temperature from 0 to 2")
         prompt_tokens = self.count_tokens(self._chat_format.render(messages))
@@ -197,7 +200,12 @@ class FoundryModel(LoadedModelBase):
                 raise EngineError("the model was unloaded")
             try:
                 with sdk.ChatSession(self._model) as session:
-                    session.set_options(sdk.RequestOptions(search=_search(sdk, params, limit)))
+                    session.set_options(
+                        sdk.RequestOptions(
+                            search=_search(sdk, params, limit),
+                            additional_options=_guidance(params),
+                        )
+                    )
                     session.set_streaming(True)
                     with sdk.Request() as request:
                         for message in messages:
@@ -253,6 +261,14 @@ def _with_final(chunk: Chunk, stream: Any) -> Chunk:
         finish_reason=reason,
         usage=Usage(usage.prompt_tokens, usage.completion_tokens),
     )
+
+
+def _guidance(params: SamplingParams) -> dict[str, str]:
+    """Structured outputs in Foundry Local's runtime: its native options `guidance_type`
+    and `guidance_data` (llguidance, as ONNX Runtime GenAI's set_guidance)."""
+    if params.json_schema is None:
+        return {}
+    return {"guidance_type": "json_schema", "guidance_data": params.json_schema}
 
 
 def _search(sdk: Any, params: SamplingParams, limit: int) -> Any:
