@@ -217,3 +217,22 @@ def test_cache_location_verify_and_rm(home: Settings, hub: FakeHub) -> None:
     assert not _cached(home).exists()
     assert_error(assay("cache", "rm"), 2, "or pass --all")
     assert_error(assay("cache", "rm", "smol-hub", "--yes"), 2, "nothing in the cache")
+
+
+def test_pull_of_a_model_without_a_file_says_so(tmp_path: Path) -> None:
+    # A fake (or an endpoint) has no file: pull says there is nothing to download; it used
+    # to report the size of the current folder as the model's.
+    models = tmp_path / "models.json"
+    models.write_text('{"mock": {"engine": "fake"}}')
+    result = assay("pull", "mock", ASSAY_HOME=str(tmp_path / "home"), ASSAY_MODELS_FILE=str(models))
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip()
+        == "mock:user needs no download: it has no model file (an endpoint, a fake model)"
+    )
+
+
+def test_a_model_without_a_file_weighs_nothing() -> None:
+    from assay.engines.loading import path_bytes
+
+    assert path_bytes(Path()) == 0 and path_bytes(Path(__file__)) > 0

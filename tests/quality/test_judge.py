@@ -3,11 +3,13 @@ OpenAI-compatible endpoints."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from assay.config import Settings
 from assay.engines import LoadedModel
 from assay.quality.judge import EndpointJudge, JudgeError, ModelJudge, grade_outputs, open_judge
 from assay.quality.outputs import load_outputs
@@ -51,9 +53,21 @@ def test_a_judge_model_that_cannot_answer_gives_invalid_scores_not_a_stop(
     judge.close()
     assert graded == [s.key for s in scores] and len(scores) == 3  # every output, in order
     assert [s.score for s in scores] == [None, None, None]
-    refused = "the fake engine takes no GBNF grammar (response_format); use a llama.cpp model"
-    assert all(s.error == refused and not s.valid and s.judge == "fake:user" for s in scores)
-    assert all(s.reply is None for s in scores)  # nothing was answered, so nothing to keep
+    # A model without grammar answers in free text; words without a SCORE line do not parse.
+    assert all(not s.valid and s.error and s.judge == "fake:user" for s in scores)
+    assert all(s.reply for s in scores)  # the reply that did not parse is kept
+
+
+def test_a_judge_model_without_grammar_is_asked_for_a_score_line(run: Path, tmp_path: Path) -> None:
+    # ONNX Runtime GenAI and Foundry Local models take no GBNF grammar: the judge asks them,
+    # as a server without JSON mode, for a closing SCORE line (it refused every reply before).
+    models = tmp_path / "judges.json"
+    reply = "Clear and mostly correct.\nSCORE: 4"
+    models.write_text(json.dumps({"scorer": {"engine": "fake", "fake": {"reply": reply}}}))
+    judge = open_judge("scorer", ModelRegistry(Settings(home=tmp_path, models_file=models)))
+    scores = grade_outputs(load_outputs(run), judge, lambda output, score: None)
+    judge.close()
+    assert [s.score for s in scores] == [4, 4, 4] and all(s.valid for s in scores)
 
 
 def test_a_judge_alias_takes_no_judge_model(fake_registry: ModelRegistry) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,6 +39,9 @@ def pull(model: Annotated[str, typer.Argument(help="ALIAS or ALIAS:VARIANT")]) -
                 f"interrupted; 'assay pull {resolved.name}' resumes the download", file=sys.stderr
             )
             raise typer.Exit(130) from None
+    if result.already_cached and result.path == Path():
+        print(f"{result.name} needs no download: it has no model file (an endpoint, a fake model)")
+        return
     if result.already_cached:
         print(f"{result.name} is already in the cache ({format_bytes(result.size)}): {result.path}")
         return

@@ -42,7 +42,10 @@ class LoadMeter:
 
 
 def path_bytes(path: Path) -> int:
-    """Bytes of a model file, or of every file in a model folder; 0 when there is none."""
+    """Bytes of a model file, or of every file in a model folder; 0 when there is none
+    (Path(): an upstream, a fake, an adapter without weights; never the current folder)."""
+    if path == Path():
+        return 0
     if path.is_file():
         return path.stat().st_size
     if path.is_dir():

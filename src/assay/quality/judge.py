@@ -48,21 +48,24 @@ class Judge(Protocol):
 
 
 class ModelJudge:
-    """A model in this process, greedy, its reply constrained by the prompt's grammar."""
+    """A model in this process, greedy, its reply constrained by the prompt's grammar; a
+    model that takes no grammar (ONNX Runtime GenAI, Foundry Local) is asked, as a server
+    without JSON mode is, for a closing `SCORE: N` line."""
 
     def __init__(self, name: str, model: LoadedModel) -> None:
         self.name = name
         self._model = model
 
     def reply(self, prompt: JudgePrompt) -> str:
+        held = self._model.grammar
         params = SamplingParams(
             temperature=0.0,
             seed=0,
             max_tokens=MAX_REPLY_TOKENS,
             repeat_penalty=1.0,
-            grammar=prompt.grammar,
+            grammar=prompt.grammar if held else None,
         )
-        text, _ = collect(self._model.chat(prompt.messages(json_mode=True), params))
+        text, _ = collect(self._model.chat(prompt.messages(json_mode=held), params))
         return text
 
     def close(self) -> None:

@@ -136,6 +136,8 @@ def _hub(resolved: Resolved) -> HubSource:
 def _local_only(settings: Settings, resolved: Resolved) -> PullResult:
     """Bundled, imported and quantized variants: nothing to download, only to find."""
     path = model_path(settings, resolved.entry, resolved.variant)
+    if path == Path():  # an upstream, a fake, an adapter without weights: no file at all
+        return PullResult(resolved.name, path, 0, None, already_cached=True)
     size = path.stat().st_size
     return PullResult(resolved.name, path, size, resolved.variant.sha256, already_cached=True)
 
