@@ -20,6 +20,7 @@ from assay.engines import CancelToken, LoadedModel, LoadOptions, Message, Sampli
 from assay.engines.foundry import FoundryEngine
 from assay.errors import EngineError, ModelFileError
 from assay.registry import ModelRegistry
+from tests.engines.structured import CAT_SCHEMA, assert_schema_holds
 from tests.server.conftest import running_server
 
 pytestmark = pytest.mark.slow
@@ -140,32 +141,13 @@ def test_one_bench_run_compares_three_runtimes_on_the_same_weights(
         assert level["errors"] == 0 and level["decode_tokens_per_second"]["mean"] > 1
 
 
-CAT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "maxLength": 20},
-        "colour": {"enum": ["black", "white", "ginger", "grey", "tabby"]},
-    },
-    "required": ["name", "colour"],
-    "additionalProperties": False,
-}
-
-
 def test_a_json_schema_holds_through_foundrys_guidance(foundry_registry: ModelRegistry) -> None:
     # Foundry Local's native guidance options (guidance_type, guidance_data): the same
     # structured outputs as llama.cpp's grammar and ONNX Runtime GenAI's guidance. A model
     # of its own: Foundry unloads a model by its id, and a served test before unloads it.
     foundry = foundry_registry.load("smol-foundry").model
-    assert foundry.json_schema and not foundry.grammar
-    ask = [Message("user", "Describe a cat as JSON.")]
     try:
-        for seed in (1, 2):
-            params = SamplingParams(
-                temperature=0.8, seed=seed, max_tokens=80, json_schema=json.dumps(CAT_SCHEMA)
-            )
-            text, final = collect(foundry.chat(ask, params))
-            assert final.finish_reason == "stop", text
-            jsonschema.validate(json.loads(text), CAT_SCHEMA)
+        assert_schema_holds(foundry)
     finally:
         foundry.close()
     with running_server(foundry_registry) as server:

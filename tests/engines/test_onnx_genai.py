@@ -15,6 +15,7 @@ from assay.engines import CancelToken, LoadedModel, LoadOptions, Message, Sampli
 from assay.engines.onnx_genai import OnnxGenaiEngine, read_genai_folder
 from assay.errors import ContextOverflowError, EngineError, ModelFileError
 from assay.registry import ModelRegistry
+from tests.engines.structured import CAT_SCHEMA, assert_schema_holds
 
 pytestmark = pytest.mark.slow
 
@@ -146,29 +147,8 @@ def test_a_users_onnx_folder_runs_from_models_json(
     assert "Traceback" not in gone.stderr
 
 
-CAT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "maxLength": 20},
-        "colour": {"enum": ["black", "white", "ginger", "grey", "tabby"]},
-    },
-    "required": ["name", "colour"],
-    "additionalProperties": False,
-}
-
-
 def test_a_json_schema_holds_through_the_runtimes_guidance(onnx_smollm: LoadedModel) -> None:
-    import jsonschema
-
-    assert onnx_smollm.json_schema and not onnx_smollm.grammar
-    ask = [Message("user", "Describe a cat as JSON.")]
-    for seed in (1, 2):
-        params = SamplingParams(
-            temperature=0.8, seed=seed, max_tokens=80, json_schema=json.dumps(CAT_SCHEMA)
-        )
-        text, final = collect(onnx_smollm.chat(ask, params))
-        assert final.finish_reason == "stop", text
-        jsonschema.validate(json.loads(text), CAT_SCHEMA)
+    assert_schema_holds(onnx_smollm)
 
 
 def test_serve_answers_response_format_on_the_onnx_engine(onnx_registry: ModelRegistry) -> None:

@@ -152,9 +152,9 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
         if body.response_format is not None and body.constrained:
             schema, grammar = _structured(body.response_format)
             params = replace(params, json_schema=schema, grammar=grammar)
-        if body.tool_specs():
-            params = replace(params, tools=body.tool_specs())
-        if body.forced_tools():
+        if body.tool_specs:
+            params = replace(params, tools=body.tool_specs)
+        if body.forced_tools:
             params = replace(params, grammar=_tool_grammar(body))
 
         def start(model: LoadedModel, cancel: CancelToken) -> Any:
@@ -300,7 +300,7 @@ async def _generate(
     first = await _first_chunk(chunks)  # errors before any output become a plain HTTP error
     echo = body.text if isinstance(body, CompletionRequest) and body.echo else ""
     reply = _Reply(body.model, chat, body.top_logprobs_wanted() is not None, echo)
-    if isinstance(body, ChatCompletionRequest) and body.tool_specs():
+    if isinstance(body, ChatCompletionRequest) and body.tool_specs:
         return await _tool_answer(reply, first, chunks, job, worker, metrics, body)
     if body.stream:
         return StreamingResponse(
@@ -356,7 +356,7 @@ async def _tool_answer(
             texts.append(chunk.text)
             final = chunk
     text = "".join(texts)
-    content, calls = parse_calls(text, body.tool_specs())
+    content, calls = parse_calls(text, body.tool_specs)
     if not body.parallel_tool_calls:
         calls = calls[:1]
     _observe(metrics, worker, job, final)
@@ -378,7 +378,7 @@ def _call_grammar(tools: tuple[ToolSpec, ...], parallel: bool) -> str:
 
 def _tool_grammar(body: ChatCompletionRequest) -> str:
     """The grammar of a forced call; a 400 naming what in a tool's schema cannot be held."""
-    forced = body.forced_tools()
+    forced = body.forced_tools
     found = unsupported_in(forced)
     if found:
         raise APIError(
@@ -400,9 +400,9 @@ def _check_capabilities(
     wants = []
     if isinstance(body, ChatCompletionRequest) and body.constrained and not model.json_schema:
         wants.append(("response_format", "a model that constrains its output"))
-    if isinstance(body, ChatCompletionRequest) and body.tool_specs() and not model.tools:
+    if isinstance(body, ChatCompletionRequest) and body.tool_specs and not model.tools:
         wants.append(("tools", "a model whose prompts carry tools"))
-    if isinstance(body, ChatCompletionRequest) and body.forced_tools() and not model.grammar:
+    if isinstance(body, ChatCompletionRequest) and body.forced_tools and not model.grammar:
         wants.append(("tool_choice", "a model that constrains its output"))
     if body.top_logprobs_wanted() is not None and not model.logprobs:
         wants.append(("logprobs", "a model that gives log probabilities"))

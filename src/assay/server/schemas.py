@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Literal
 
@@ -257,14 +258,16 @@ class ChatCompletionRequest(_Sampling):
             raise ValueError(f"tool_choice names '{choice.function.name}', which is not in tools")
         if choice == "required" and not names:
             raise ValueError("tool_choice 'required' needs tools")
-        if self.forced_tools() and self.constrained:
+        if self.forced_tools and self.constrained:
             raise ValueError("a forced tool call and a response_format cannot both hold")
-        if self.logprobs and self.tool_specs():
+        if self.logprobs and self.tool_specs:
             raise ValueError("logprobs with tools is not served; drop one of them")
         return self
 
+    @functools.cached_property
     def tool_specs(self) -> tuple[ToolSpec, ...]:
-        """The tools the model is told of (none when tool_choice is 'none')."""
+        """The tools the model is told of (none when tool_choice is 'none'); made once per
+        request (the server reads them at several steps)."""
         if self.tool_choice == "none":
             return ()
         return tuple(
@@ -276,10 +279,11 @@ class ChatCompletionRequest(_Sampling):
             for tool in self.tools or ()
         )
 
+    @functools.cached_property
     def forced_tools(self) -> tuple[ToolSpec, ...]:
         """The tools one of which must be called ('required', or the one named); else ()."""
         choice = self.tool_choice
-        specs = self.tool_specs()
+        specs = self.tool_specs
         if choice == "required":
             return specs
         if isinstance(choice, NamedToolChoice):
