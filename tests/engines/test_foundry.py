@@ -1,5 +1,6 @@
 """The Foundry Local engine (foundry-local-sdk in-process) on the SmolLM2 folder that
-`assay convert` made, beside the ONNX Runtime GenAI engine on the same folder."""
+`assay convert` made, beside the ONNX Runtime GenAI engine on the same folder; and its
+embeddings, on SmolLM2 built with its last hidden states as a second output."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import openai
 import pytest
 
 from assay.config import Settings
 from assay.engines import CancelToken, LoadedModel, LoadOptions, Message, SamplingParams, collect
 from assay.engines.foundry import FoundryEngine
-from assay.errors import EngineError, ModelFileError
+from assay.errors import ContextOverflowError, EngineError, ModelFileError
 from assay.registry import ModelRegistry
 from tests.engines.structured import CAT_SCHEMA, assert_schema_holds
 from tests.server.conftest import running_server
@@ -27,6 +29,11 @@ pytestmark = pytest.mark.slow
 
 CAPITAL = [Message("user", "What is the capital of France?")]
 GREEDY = SamplingParams(temperature=0.0, max_tokens=40)
+TEXTS = [
+    "The capital of France is Paris.",
+    "Paris is the capital of France.",
+    "Rust is a programming language.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +57,33 @@ def foundry_registry(shared_home: Path, models_file: Path) -> ModelRegistry:
 @pytest.fixture(scope="module")
 def foundry(foundry_registry: ModelRegistry) -> Iterator[LoadedModel]:
     model = foundry_registry.load("smol-foundry").model
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="module")
+def embedding_folder(smollm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled SmolLM2 as `assay convert` builds it, plus its last hidden states as a
+    second output (`include_hidden_states=true`), which Foundry Local embeds from (35 s)."""
+    work = tmp_path_factory.mktemp("foundry-embeddings")
+    steps = [
+        ["-m", "assay.engines.onnx_export", str(smollm_path), str(work / "hf")],
+        ["-m", "onnxruntime_genai.models.builder", "-i", str(work / "hf"), "-o",
+         str(work / "model"), "-p", "int4", "-e", "cpu", "-c", str(work / "cache"),
+         "--extra_options", "include_hidden_states=true"],
+    ]  # fmt: skip
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    for step in steps:
+        result = subprocess.run(
+            [sys.executable, *step], capture_output=True, text=True, env=env, timeout=600
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+    return work / "model"
+
+
+@pytest.fixture(scope="module")
+def embedder(embedding_folder: Path, shared_home: Path) -> Iterator[LoadedModel]:
+    model = FoundryEngine(shared_home / "foundry").load(embedding_folder, LoadOptions())
     yield model
     model.close()
 
@@ -101,6 +135,77 @@ def test_a_folder_foundry_cannot_load(tmp_path: Path, onnx_folder: Path, shared_
     (broken / "tokenizer.json").unlink()
     with pytest.raises(ModelFileError, match="Foundry Local cannot load"):
         FoundryEngine(shared_home / "foundry").load(broken, LoadOptions())
+
+
+def test_embeddings_are_the_last_hidden_state_after_an_end_token(
+    embedder: LoadedModel, embedding_folder: Path
+) -> None:
+    import onnxruntime_genai as og
+
+    assert embedder.embeddings
+    result = embedder.embed(TEXTS)
+    vectors = np.array(result.vectors)
+    assert vectors.shape == (3, 576)  # SmolLM2-135M's hidden size
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-12)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > similarity[0, 2]  # the two sentences on Paris are nearest
+    assert np.allclose(embedder.embed([TEXTS[2]]).vectors[0], vectors[2], atol=1e-6)
+    # Seven tokens each, and the end-of-sequence token Foundry appends (it reports none).
+    assert result.prompt_tokens == 3 * (7 + 1)
+    # What Foundry computes, done by hand in ONNX Runtime GenAI on the same folder: the
+    # last position's hidden state after the text's tokens and the end token (id 2).
+    model = og.Model(str(embedding_folder))
+    tokens = [*og.Tokenizer(model).encode(TEXTS[0]), 2]
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(tokens) + 1)
+    generator = og.Generator(model, params)
+    generator.append_tokens(np.array(tokens, dtype=np.int32))
+    last = np.array(generator.get_output("hidden_states"), dtype=np.float64).reshape(-1, 576)[-1]
+    assert float(vectors[0] @ (last / np.linalg.norm(last))) > 0.9999
+
+
+def test_a_folder_that_embeds_still_chats(embedder: LoadedModel) -> None:
+    assert "Paris" in collect(embedder.chat(CAPITAL, GREEDY))[0]
+
+
+def test_what_foundry_cannot_embed_is_a_clear_error(
+    embedder: LoadedModel, onnx_folder: Path, shared_home: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(EngineError, match="embeds text only; send the input as strings"):
+        embedder.embed([[504, 3575]])
+    with pytest.raises(EngineError, match="input 1 is empty"):
+        embedder.embed(["Paris", ""])
+    # 8,192 tokens and the end token: Foundry embeds at most its context (8,192) less one.
+    with pytest.raises(ContextOverflowError, match="8193 tokens; model embeds at most 8191"):
+        embedder.embed(["word " * 8191])
+    # `assay convert` builds no hidden_states output. A copy: a folder of its own has ids
+    # of its own (Foundry unloads a model by its id).
+    shutil.copytree(onnx_folder, tmp_path / "chat")
+    chat = FoundryEngine(shared_home / "foundry").load(tmp_path / "chat", LoadOptions())
+    try:
+        assert not chat.embeddings
+        with pytest.raises(EngineError, match=r"no hidden_states output.*hidden_states=true"):
+            chat.embed(["Paris"])
+    finally:
+        chat.close()
+
+
+def test_embeddings_served_to_the_openai_client(
+    embedding_folder: Path, shared_home: Path, tmp_path: Path
+) -> None:
+    # After the tests of `embedder`: Foundry unloads a model by its id, and this server's
+    # model has the same ids.
+    models = tmp_path / "models.json"
+    entry = {"engine": "foundry", "path": str(embedding_folder), "license": "Apache-2.0"}
+    models.write_text(json.dumps({"smol-embed": entry}))
+    registry = ModelRegistry(Settings(home=shared_home, models_file=models))
+    with running_server(registry) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0)
+        reply = client.embeddings.create(model="smol-embed", input=TEXTS)
+    vectors = np.array([d.embedding for d in reply.data])
+    assert vectors.shape == (3, 576)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert reply.usage.prompt_tokens == 24
 
 
 def test_served_to_the_openai_client(foundry_registry: ModelRegistry) -> None:

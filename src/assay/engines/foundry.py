@@ -6,6 +6,11 @@ never asked about its public catalog (offline, that costs seconds of retries), a
 telemetry upload is switched off the way the SDK documents: a CI marker at initialisation.
 Its sampler takes temperature (0-2), top-k, top-p and seed; repetition penalty and min-p
 are not Foundry options and are ignored. Stop strings are applied here, on the stream.
+
+Embeddings come from Foundry's EmbeddingsSession, which takes a model registered with task
+'embeddings' and reads the decoder's `hidden_states` output: a folder gives them when its
+ONNX graph has that output beside the logits (the model builder's
+`--extra_options include_hidden_states=true`).
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import numpy as np
 
 from assay.engines.base import (
     CancelToken,
     Chunk,
+    EmbeddingInput,
+    Embeddings,
     FinishReason,
     LoadedModelBase,
     LoadOptions,
@@ -34,9 +43,13 @@ from assay.engines.base import (
 from assay.engines.loading import LoadMeter, check_grammar, model_info, path_bytes, token_budget
 from assay.engines.onnx_genai import GenaiFolder, read_genai_folder
 from assay.engines.token_stream import chunks_from_tokens
-from assay.errors import AssayError, EngineError, ModelFileError
+from assay.errors import AssayError, ContextOverflowError, EngineError, ModelFileError
 
 INSTALL_HINT = "install it with: pip install 'assay[foundry]'"
+EMBEDDING_HINT = (
+    "rebuild it with onnxruntime-genai's model builder and "
+    "--extra_options include_hidden_states=true"
+)
 _init_lock = threading.Lock()
 
 
@@ -114,21 +127,25 @@ class FoundryEngine:
             context_size=folder.context_length,
             chat_template_source=f"Foundry Local, from {chat_format.source}",
         )
-        return FoundryModel(sdk, model, folder, info)
+        decoder = path / folder.config["model"]["decoder"]["filename"]
+        embeds = "hidden_states" in graph_outputs(decoder)
+        return FoundryModel(sdk, manager, model, folder, info, embeds)
 
 
-def _registered(sdk: Any, manager: Any, path: Path) -> Any:
-    """The folder's model in the LOCAL catalog, registered now if it is not there yet."""
+def _registered(sdk: Any, manager: Any, path: Path, task: str = "chat-completion") -> Any:
+    """The folder's model for a task in the LOCAL catalog, registered now if it is not there
+    yet (Foundry gives a model one task, so a folder that embeds has a second id)."""
     catalog = manager.get_catalog(sdk.CatalogType.LOCAL)
-    # Foundry ids are name:version; one per folder, so two folders never share an id.
-    model_id = f"assay-{hashlib.sha256(str(path).encode()).hexdigest()[:12]}:1"
+    # Foundry ids are name:version; one per folder and task, so two folders never share one.
+    suffix = "" if task == "chat-completion" else f"-{task}"
+    model_id = f"assay-{hashlib.sha256(str(path).encode()).hexdigest()[:12]}{suffix}:1"
     model = catalog.get_model_variant(model_id)
     if model is not None and Path(model.get_path()) != path:
         catalog.unregister_model(model_id)
         model = None
     if model is None:
         with sdk.ModelInfoBuilder() as info:
-            info.set_string_property("task", "chat-completion")
+            info.set_string_property("task", task)
             info.set_string_property("display_name", f"{path.parent.name}/{path.name}")
             model = catalog.register_model(model_path=str(path), model_id=model_id, metadata=info)
     return model
@@ -140,13 +157,25 @@ class FoundryModel(LoadedModelBase):
 
     json_schema = True  # held by the runtime's guidance (see _guidance)
 
-    def __init__(self, sdk: Any, model: Any, folder: GenaiFolder, info: ModelInfo) -> None:
+    def __init__(
+        self,
+        sdk: Any,
+        manager: Any,
+        model: Any,
+        folder: GenaiFolder,
+        info: ModelInfo,
+        embeds: bool = False,
+    ) -> None:
         self._sdk = sdk
+        self._manager = manager
         self._model = model
         self._chat_format = folder.chat_format()
         self._tokenizer: Any = None
         self._folder = folder
         self._lock = threading.Lock()
+        self._embedder: Any = None  # the folder registered for embeddings, loaded on first use
+        self._embed_lock = threading.Lock()
+        self.embeddings = embeds
         self.info = info
 
     def chat(
@@ -170,6 +199,42 @@ class FoundryModel(LoadedModelBase):
     ) -> Iterator[Chunk]:
         raise EngineError("the foundry engine answers chat only; use /v1/chat/completions")
 
+    def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
+        """One unit-length vector per text from Foundry's EmbeddingsSession: the last hidden
+        state after the text's tokens and an end-of-sequence token that Foundry appends
+        (last-token pooling). An input longer than the context is an error, never cut short."""
+        name = self._folder.path.name
+        if not self.embeddings:
+            raise EngineError(f"{name} has no hidden_states output to embed; {EMBEDDING_HINT}")
+        texts = [_text(index, item) for index, item in enumerate(inputs)]
+        # Foundry reports no usage here; each text is its tokens and the end token it appends.
+        counts = [self.count_tokens(text) + 1 for text in texts]
+        # Foundry's generator runs to the tokens and one more, within the context (its error
+        # for 9,001 text tokens: "max_length (9003) cannot be greater than ... (8192)").
+        limit = self.info.context_size - 1
+        for index, count in enumerate(counts):
+            if 0 < limit < count:
+                raise ContextOverflowError(
+                    f"input {index} is {count} tokens; {name} embeds at most {limit} at once: "
+                    "shorten it or split it"
+                )
+        with self._embed_lock:
+            embedder = self._embedder or self._open_embedder()
+            vectors = _embedded(self._sdk, embedder, texts)
+        return Embeddings(vectors=vectors, prompt_tokens=sum(counts))
+
+    def _open_embedder(self) -> Any:
+        sdk = self._sdk
+        if self._model is None:
+            raise EngineError("the model was unloaded")
+        try:
+            embedder = _registered(sdk, self._manager, self._folder.path.resolve(), "embeddings")
+            embedder.load()
+        except sdk.FoundryLocalException as exc:
+            raise EngineError(f"Foundry Local cannot load it for embeddings: {exc}") from None
+        self._embedder = embedder
+        return embedder
+
     def render_chat(self, messages: Sequence[Message]) -> str:
         return self._chat_format.render(messages)
 
@@ -185,6 +250,10 @@ class FoundryModel(LoadedModelBase):
             if self._model is not None:
                 self._model.unload()
                 self._model = None
+        with self._embed_lock:
+            if self._embedder is not None:
+                self._embedder.unload()
+                self._embedder = None
 
     def _stream(
         self,
@@ -249,6 +318,90 @@ class FoundryModel(LoadedModelBase):
                 # Cut short here (stop string, limit, cancel): Foundry gives no usage then.
                 chunk = replace(chunk, usage=replace(chunk.usage, source="counted"))
             yield chunk
+
+
+def _text(index: int, item: EmbeddingInput) -> str:
+    if not isinstance(item, str):
+        raise EngineError("the foundry engine embeds text only; send the input as strings")
+    if not item:
+        raise EngineError(f"input {index} is empty; send some text")
+    return item
+
+
+def _embedded(sdk: Any, embedder: Any, texts: list[str]) -> list[list[float]]:
+    """One vector per text, in order. Foundry normalises them in float32; they are normalised
+    again here in float64, so unit length holds to the precision of the numbers sent."""
+    try:
+        with sdk.EmbeddingsSession(embedder) as session, sdk.Request() as request:
+            for text in texts:
+                request.add_item(sdk.TextItem(text))
+            with session.process_request(request) as response:
+                tensors = [item for item in response if isinstance(item, sdk.TensorItem)]
+                if any(t.data_type != sdk.TensorDataType.FLOAT for t in tensors):
+                    raise EngineError("Foundry Local gave embeddings that are not float32")
+                raw = [np.frombuffer(t.data, dtype=np.float32).astype(np.float64) for t in tensors]
+    except sdk.FoundryLocalException as exc:
+        raise EngineError(f"Foundry Local failed while embedding: {exc}") from None
+    if len(raw) != len(texts):
+        raise EngineError(f"Foundry Local gave {len(raw)} embeddings for {len(texts)} inputs")
+    return [[float(v) for v in vector / (np.linalg.norm(vector) or 1.0)] for vector in raw]
+
+
+def graph_outputs(onnx_file: Path) -> frozenset[str]:
+    """The output names of an ONNX model's graph, read from its protobuf without reading the
+    weights: ModelProto field 7 is the graph, GraphProto field 12 an output, ValueInfoProto
+    field 1 its name (the `onnx` package is not a dependency of the foundry engine)."""
+    names: set[str] = set()
+    try:
+        with onnx_file.open("rb") as file:
+            for field, start, size in _length_fields(file, 0, onnx_file.stat().st_size):
+                if field != 7:
+                    continue
+                for g_field, g_start, g_size in _length_fields(file, start, start + size):
+                    if g_field != 12:
+                        continue
+                    for v_field, v_start, v_size in _length_fields(file, g_start, g_start + g_size):
+                        if v_field == 1:
+                            file.seek(v_start)
+                            names.add(file.read(v_size).decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"{onnx_file} is not a readable ONNX model: {exc}") from None
+    return frozenset(names)
+
+
+def _length_fields(file: BinaryIO, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(field number, payload offset, payload size) of each length-delimited field of the
+    protobuf message between start and end; the other fields are skipped."""
+    position = start
+    while position < end:
+        file.seek(position)
+        key = _varint(file)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            _varint(file)
+            position = file.tell()
+        elif wire in (1, 5):
+            position = file.tell() + (8 if wire == 1 else 4)
+        elif wire == 2:
+            size = _varint(file)
+            position = file.tell() + size
+            if position > end:
+                raise ValueError(f"field {field} runs past its message")
+            yield field, position - size, size
+        else:
+            raise ValueError(f"unexpected protobuf wire type {wire}")
+
+
+def _varint(file: BinaryIO) -> int:
+    value = shift = 0
+    while True:
+        byte = file.read(1)
+        if not byte:
+            raise ValueError("the file ends inside a number")
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+        shift += 7
 
 
 def _with_final(chunk: Chunk, stream: Any) -> Chunk:
