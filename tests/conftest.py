@@ -34,7 +34,10 @@ def registry(shared_home: Path) -> ModelRegistry:
 
 
 def _load(registry: ModelRegistry, name: str) -> Iterator[LoadedModel]:
-    loaded = registry.load(name, LoadOptions(context_size=2048))
+    """The engine's own model, in this process: these fixtures are for the engines' tests
+    (what a runner adds is tested in tests/runner, and by the server's tests)."""
+    in_process = ModelRegistry(registry.settings.model_copy(update={"runners": False}))
+    loaded = in_process.load(name, LoadOptions(context_size=2048))
     yield loaded.model
     loaded.model.close()
 

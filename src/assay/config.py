@@ -112,6 +112,17 @@ class Settings(BaseSettings):
         description="Let llama.cpp write its own log to stderr (ASSAY_LLAMA_LOG=1); off, "
         "assay reports failures itself, in one line.",
     )
+    runners: bool = Field(
+        default=True,
+        description="Load every model in a runner process of its own, so that its crash, "
+        "hang or memory takes nothing else with it (ASSAY_RUNNERS=0: in this process).",
+    )
+    runner_stall_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A runner that sends a waiting request nothing for this many seconds "
+        "is taken to hang, and killed (ASSAY_RUNNER_STALL_S).",
+    )
     bench_stream: bool = Field(
         default=True,
         validation_alias=AliasChoices("BENCH_STREAM", "ASSAY_BENCH_STREAM"),

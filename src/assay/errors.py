@@ -35,6 +35,28 @@ class EngineError(AssayError):
     exit_code = 1
 
 
+class ModelCrashedError(EngineError):
+    """The process that held a model died: a signal, an exit, or killed for hanging.
+
+    `cause` is what happened in a few words ("SIGSEGV (segmentation fault)", "exit code 1",
+    "no output for 30 s"), `signal` its number when a signal killed it, and `stack` the file
+    holding the native stack that faulthandler wrote, when there is one. The CLI exits with
+    128 + the signal, as a shell reports a process a signal killed."""
+
+    def __init__(
+        self, message: str, cause: str, signal: int | None = None, stack: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.signal = signal
+        self.stack = stack
+        if signal is not None:
+            self.exit_code = 128 + signal
+
+    def __reduce__(self) -> tuple[type[ModelCrashedError], tuple[str, str, int | None, str | None]]:
+        return (ModelCrashedError, (self.message, self.cause, self.signal, self.stack))
+
+
 class UnsafePathError(AssayError):
     """A name or catalog field that would place a file outside assay's cache."""
 

@@ -22,6 +22,7 @@ from assay.config import Settings
 from assay.engines import Engine, EngineContext, LoadedModel, LoadOptions, Upstream, engine_for
 from assay.engines.fake import FakeOptions
 from assay.errors import AssayError
+from assay.runner import RunnerEngine, RunnerSpec
 from assay.store import is_cached, model_path
 from assay.store.locate import cache_dir_for
 from assay.store.records import touch_last_used, with_store_variants
@@ -70,7 +71,24 @@ class ModelRegistry:
             context = replace(context, upstream=upstream)
         elif isinstance(source, FakeSource):
             context = replace(context, fake=fake_options(source))
+        if self.settings.runners and not isinstance(source, EndpointSource):
+            # A remote upstream is HTTP already: it stays here, with nothing to isolate.
+            spec = RunnerSpec(
+                engine=variant.engine,
+                context=context,
+                label=resolved.name,
+                counter_model=self._counter_model(),
+                stall_s=self.settings.runner_stall_s,
+            )
+            return RunnerEngine(spec)
         return engine_for(variant.engine, context)
+
+    def _counter_model(self) -> Path | None:
+        """The bundled SmolLM2 file that counts tokens for engines that report none."""
+        try:
+            return self.path(self.resolve("smollm2-135m"))
+        except AssayError:
+            return None
 
     def count_tokens(self, text: str) -> int:
         """Tokens in text under the bundled SmolLM2 tokenizer (for engines that count none)."""

@@ -159,7 +159,8 @@ def test_the_engine_table_and_a_catalog_entry_give_a_fake(tmp_path: Path) -> Non
             }
         )
     )
-    registry = ModelRegistry(Settings(home=tmp_path, models_file=models))
+    # In this process, to see the engine's own model (a runner's is a RunnerModel).
+    registry = ModelRegistry(Settings(home=tmp_path, models_file=models, runners=False))
     hello = registry.resolve("hello")
     assert hello.name == "hello:user" and hello.variant.engine == "fake"
     assert registry.is_cached(hello.entry, hello.variant)

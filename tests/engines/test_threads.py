@@ -106,7 +106,8 @@ def test_a_generation_drops_to_one_thread_while_a_core_is_busy(
 ) -> None:
     if ThreadPolicy().ceiling < 2:
         pytest.skip("needs two cores")
-    model = registry.load("smollm2-135m", LoadOptions(context_size=1024)).model
+    in_process = ModelRegistry(registry.settings.model_copy(update={"runners": False}))
+    model = in_process.load("smollm2-135m", LoadOptions(context_size=1024)).model
     assert isinstance(model, LlamaCppModel) and model.info.thread_policy == "adaptive"
     try:
         params = SamplingParams(temperature=0.0, max_tokens=200, prefix_cache=False)

@@ -50,7 +50,9 @@ def test_float_and_base64_and_token_ids_agree(
     vector = np.array(floats["data"][0]["embedding"])
     decoded = np.frombuffer(base64.b64decode(packed["data"][0]["embedding"]), "<f4")
     assert np.allclose(decoded, vector, atol=1e-6)
-    model = registry.load("smollm2-135m").model
+    # The tokenizer itself, in this process (a runner's model has no prompt_tokens).
+    local = ModelRegistry(registry.settings.model_copy(update={"runners": False}))
+    model = local.load("smollm2-135m").model
     try:
         ids = model.prompt_tokens(TEXTS[0])  # type: ignore[attr-defined]
     finally:

@@ -37,8 +37,9 @@ class MemoryReport(BaseModel):
 class MemorySampler:
     """Samples the RSS of a process and its children every interval, on a daemon thread."""
 
-    def __init__(self, pid: int | None, interval_s: float = 0.1) -> None:
+    def __init__(self, pid: int | None, interval_s: float = 0.1, what: str | None = None) -> None:
         self._pid = pid
+        self._what = what or "process"
         self._interval = interval_s
         self._samples: list[int] = []
         self._stop = threading.Event()
@@ -93,7 +94,8 @@ class MemorySampler:
             peak_rss_bytes=max(samples),
             steady_rss_bytes=int(statistics.median(samples)),
             samples=len(samples),
-            source=f"pid {self._pid} and children, every {self._interval * 1000:.0f} ms",
+            source=f"{self._what} (pid {self._pid}) and its children, "
+            f"every {self._interval * 1000:.0f} ms",
             **energy,
         )
 

@@ -36,7 +36,7 @@ from assay.bench.targets import (
 )
 from assay.crash_context import note_running
 from assay.engines.json_schema import schema_valid
-from assay.errors import AssayError
+from assay.errors import AssayError, ModelCrashedError
 from assay.registry import ModelRegistry
 
 OnRecord = Callable[[RequestRecord], None]
@@ -145,17 +145,23 @@ class BenchRunner:
         try:
             info = await target.open()
         except AssayError as exc:
+            crashed = isinstance(exc, ModelCrashedError)  # its runner died while loading it
             self.run.append_progress(
-                ModelEvent(model=model, status="failed", error=exc.message, at=utc_now())
+                ModelEvent(
+                    model=model, status="failed", error=exc.message, crashed=crashed, at=utc_now()
+                )
             )
             return
-        sampler = MemorySampler(info.pid).start()
+        sampler = MemorySampler(info.pid, what=info.memory_of).start()
         status: ModelStatus = "ok"
+        error: str | None = None
         try:
             for level in levels:
                 self.on_level(model, level)
                 await self._level(target, model, level)
                 self.run.append_progress(LevelEvent(model=model, level=level.name))
+        except ModelCrashedError as exc:  # its runner died: the bench goes on without it
+            status, error = "failed", f"engine crashed: {exc.cause}"
         except asyncio.CancelledError:
             status = "interrupted"
             raise
@@ -163,9 +169,16 @@ class BenchRunner:
             memory = sampler.stop()
             await target.close()
             details = ModelRunInfo(**asdict(info), load_average=[load_start, _load()])
-            self.run.append_progress(
-                ModelEvent(model=model, status=status, info=details, memory=memory, at=utc_now())
+            event = ModelEvent(
+                model=model,
+                status=status,
+                error=error,
+                crashed=error is not None,
+                info=details,
+                memory=memory,
+                at=utc_now(),
             )
+            self.run.append_progress(event)
 
     def _target(self, model: str) -> Target:
         spec = self.spec

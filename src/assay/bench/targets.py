@@ -23,7 +23,7 @@ from assay.bench.records import RequestRecord
 from assay.engines import CancelToken, LoadedModel, Message, SamplingParams
 from assay.engines.json_schema import grammar_for_schema_json
 from assay.engines.threads import threads_of
-from assay.errors import AssayError
+from assay.errors import AssayError, ModelCrashedError
 
 Clock = Callable[[], int]
 
@@ -66,6 +66,8 @@ class TargetInfo:
     gpu_layers: int | None = None
     # "adaptive" (fewer threads while other programs use the cores) or "fixed"; None: remote.
     thread_policy: str | None = None
+    # Whose memory `pid` is: "runner process" (the model's own), "this process", "server".
+    memory_of: str | None = None
 
 
 class Target(Protocol):
@@ -134,7 +136,9 @@ class InProcessTarget:
             context_size=info.context_size,
             load_seconds=info.load_seconds,
             disk_bytes=info.file_bytes,
-            pid=os.getpid(),  # the model lives in this process: its memory is ours
+            # The model's runner (its memory and CPU time alone), or this process.
+            pid=self._loaded.pid or os.getpid(),
+            memory_of="runner process" if self._loaded.pid else "this process",
             gpu_layers=info.gpu_layers,
             thread_policy=info.thread_policy,
         )
@@ -172,6 +176,8 @@ class InProcessTarget:
                     tokens.append(chunk.tokens)
                 texts.append(chunk.text)
                 final = chunk
+        except ModelCrashedError:
+            raise  # the model is gone: the bench marks it failed and goes on
         except AssayError as exc:
             return _record(request, sent_ns=sent, end_ns=self._clock(), error=exc.message)
         finally:
@@ -247,6 +253,7 @@ class EndpointTarget:
             load_seconds=None,
             disk_bytes=None,
             pid=self._pid,
+            memory_of="server process" if self._pid else None,
         )
 
     async def prepare(self, concurrency: int) -> None:

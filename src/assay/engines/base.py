@@ -12,12 +12,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from assay.errors import EngineError
-
-if TYPE_CHECKING:
-    from assay.engines.threads import ThreadPolicy
+from assay.errors import EngineError, ModelCrashedError
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "cancelled"]
@@ -188,9 +185,26 @@ class CancelToken:
     """Set from any thread to stop a generation at the next token."""
 
     _event: threading.Event = field(default_factory=threading.Event)
+    _callbacks: list[Callable[[], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cancel(self) -> None:
-        self._event.set()
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Call callback when cancelled (at once if it is already): a generation that runs
+        elsewhere (a runner process) is told without polling."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
 
     @property
     def cancelled(self) -> bool:
@@ -199,6 +213,14 @@ class CancelToken:
 
 # Called at every decode step of a batch with (busy slots, tokens decoded in that step).
 StepObserver = Callable[[int, int], None]
+# Called once, from another thread, when the process that holds a model dies.
+CrashObserver = Callable[[ModelCrashedError], None]
+
+
+class ThreadsView(Protocol):
+    """How a model's thread count is chosen now, in words (ThreadPolicy.describe)."""
+
+    def describe(self) -> str: ...
 
 
 @runtime_checkable
@@ -216,8 +238,14 @@ class LoadedModel(Protocol):
         ...
 
     @property
-    def threads(self) -> ThreadPolicy | None:
+    def threads(self) -> ThreadsView | None:
         """How its thread count is chosen now (llama.cpp); None: info.threads, fixed."""
+        ...
+
+    @property
+    def pid(self) -> int | None:
+        """The process that holds the model (its runner), whose memory and CPU time are the
+        model's own; None: this process."""
         ...
 
     @property
@@ -253,6 +281,11 @@ class LoadedModel(Protocol):
     def observe(self, observer: StepObserver) -> bool:
         """Have observer called at every decode step of its batches; False (and nothing is
         ever called) when the model decodes no batches."""
+        ...
+
+    def on_crash(self, observer: CrashObserver) -> bool:
+        """Have observer called if the process that holds the model dies (its runner);
+        False (and nothing is ever called) when the model lives in this process."""
         ...
 
     def chat(
@@ -294,11 +327,16 @@ class LoadedModelBase:
     def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
         raise EngineError(f"the {self.info.engine} engine gives no embeddings")
 
+    pid: int | None = None
+
     @property
-    def threads(self) -> ThreadPolicy | None:
+    def threads(self) -> ThreadsView | None:
         return None
 
     def observe(self, observer: StepObserver) -> bool:
+        return False
+
+    def on_crash(self, observer: CrashObserver) -> bool:
         return False
 
 

@@ -9,12 +9,12 @@ import functools
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -32,7 +32,7 @@ from assay.engines.json_schema import SchemaError, grammar_for_schema_json
 from assay.engines.tools import call_grammar, parse_calls, unsupported_in
 from assay.errors import AssayError, ContextOverflowError
 from assay.registry import ModelRegistry
-from assay.server.errors import APIError, install_error_handlers
+from assay.server.errors import APIError, from_assay_error, install_error_handlers
 from assay.server.metrics import ServerMetrics
 from assay.server.models import ModelManager
 from assay.server.schemas import (
@@ -105,6 +105,7 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
 
     @app.get("/metrics")
     async def prometheus() -> Response:
+        manager.refresh_usage()
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
@@ -142,7 +143,7 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
         }
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest) -> Response:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         _refuse_unhonoured(body)
         try:
             messages = body.chat_messages()
@@ -160,10 +161,11 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
         def start(model: LoadedModel, cancel: CancelToken) -> Any:
             return model.chat(messages, params, cancel)
 
-        return await _generate(manager, metrics, body.model, start, body, chat=True)
+        work = _generate(manager, metrics, body.model, start, body, chat=True)
+        return await _unless_disconnected(request, work)
 
     @app.post("/v1/completions")
-    async def completions(body: CompletionRequest) -> Response:
+    async def completions(body: CompletionRequest, request: Request) -> Response:
         _refuse_unhonoured(body)
         params = body.sampling()
         prompt = body.text
@@ -171,7 +173,8 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
         def start(model: LoadedModel, cancel: CancelToken) -> Any:
             return model.complete(prompt, params, cancel)
 
-        return await _generate(manager, metrics, body.model, start, body, chat=False)
+        work = _generate(manager, metrics, body.model, start, body, chat=False)
+        return await _unless_disconnected(request, work)
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest) -> Response:
@@ -281,6 +284,30 @@ def _refuse_unhonoured(body: ChatCompletionRequest | CompletionRequest) -> None:
     refusal = body.refusal()
     if refusal is not None:
         raise APIError(400, refusal.message, code="unsupported_parameter", param=refusal.field)
+
+
+async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, Response]) -> Response:
+    """Run a request's work, cancelling it if the client goes away first: a generation whose
+    reply nobody will read (streamed or not) stops, and gives back its slot and cores.
+
+    A streamed reply's own sending notices a client gone later; this covers the wait for
+    the first token and the whole of a reply sent in one piece."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()  # the client left (or this handler was cancelled): Job.chunks cancels
+    with contextlib.suppress(asyncio.CancelledError):
+        return await task
+    return Response(status_code=499)  # nobody reads it: nginx's "client closed request"
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _generate(
@@ -631,7 +658,7 @@ async def _sse(
         yield "data: [DONE]\n\n"
         _observe(metrics, worker, job, chunk)
     except AssayError as exc:  # the engine failed after the first chunk: say so in-band
-        yield _event({"error": {"message": exc.message, "type": "server_error", "code": None}})
+        yield _event(from_assay_error(exc).body())
         yield "data: [DONE]\n\n"
     finally:
         await chunks.aclose()

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assay.errors import AssayError, ContextOverflowError, UnknownModelError
+from assay.errors import AssayError, ContextOverflowError, ModelCrashedError, UnknownModelError
 
 
 class APIError(Exception):
@@ -55,6 +55,15 @@ def from_assay_error(exc: AssayError) -> APIError:
         return APIError(404, exc.message, code="model_not_found", param="model")
     if isinstance(exc, ContextOverflowError):
         return APIError(400, exc.message, code="context_length_exceeded", param="messages")
+    if isinstance(exc, ModelCrashedError):
+        # The server is fine and the next request starts the model afresh: retry.
+        return APIError(
+            503,
+            exc.message,
+            type_="server_error",
+            code="model_crashed",
+            headers={"Retry-After": "1"},
+        )
     return APIError(500, exc.message, type_="server_error", code="model_error")
 
 
@@ -66,7 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AssayError)
     async def _assay_error(request: Request, exc: AssayError) -> JSONResponse:
         api = from_assay_error(exc)
-        return JSONResponse(api.body(), status_code=api.status)
+        return JSONResponse(api.body(), status_code=api.status, headers=api.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -69,6 +69,30 @@ class ServerMetrics:
         self.unloads = Counter(
             "assay_model_unloads", "Models unloaded, by reason", ["model", "reason"], registry=r
         )
+        self.runner_crashes = Counter(
+            "assay_runner_crashes",
+            "Runner processes that died (signal: SIGSEGV, SIGKILL, ...; exit; hang)",
+            ["model", "signal"],
+            registry=r,
+        )
+        self.rss = Gauge(
+            "assay_model_rss_bytes",
+            "Resident memory of the runner process that holds a model",
+            ["model"],
+            registry=r,
+        )
+        self.peak_rss = Gauge(
+            "assay_model_peak_rss_bytes",
+            "Peak resident memory of the runner process that holds a model",
+            ["model"],
+            registry=r,
+        )
+        self.cpu = Gauge(
+            "assay_model_cpu_seconds",
+            "CPU time (user + system) of the runner process that holds a model",
+            ["model"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

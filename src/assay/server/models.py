@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -13,8 +14,9 @@ from assay.catalog import Resolved
 from assay.config import available_cores
 from assay.engines import LoadedModel, LoadOptions
 from assay.engines.threads import threads_of
-from assay.errors import AssayError
+from assay.errors import AssayError, ModelCrashedError
 from assay.registry import ModelRegistry
+from assay.runner import process_usage
 from assay.server.errors import APIError
 from assay.server.metrics import ServerMetrics
 from assay.server.settings import ServerSettings, default_parallel
@@ -31,6 +33,19 @@ class LoadedSummary:
     waiting: int
     busy: bool
     threads: str
+    # The runner process that holds the model, and what it costs (None: in this process).
+    pid: int | None = None
+    rss_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    cpu_seconds: float | None = None
+
+
+def crash_label(exc: ModelCrashedError) -> str:
+    """The `signal` label of a runner crash: SIGSEGV, SIGKILL, ...; exit; hang."""
+    cause = exc.cause
+    if cause.startswith("SIG"):
+        return cause.split()[0]
+    return "exit" if cause.startswith("exit") else "hang"
 
 
 def compute_slots(threads: int | None) -> threading.BoundedSemaphore:
@@ -51,6 +66,9 @@ class ModelManager:
         self._workers: dict[str, ModelWorker] = {}
         self._loading: dict[str, asyncio.Lock] = {}
         self._compute = compute_slots(settings.threads)
+        # Peak memory a model's runner reached, by model and load options: what the memory
+        # check before its next load counts on, in place of the engine's estimate.
+        self._footprints: dict[tuple[str, LoadOptions], int] = {}
 
     def resolve(self, name: str) -> Resolved:
         resolved = self.registry.resolve(name)
@@ -74,11 +92,14 @@ class ModelManager:
         """The worker for a model, loading it first if needed (once, however many ask)."""
         resolved = self.resolve(name)
         worker = self._workers.get(resolved.name)
-        if worker is not None:
+        if worker is not None and not worker.crashed:
             return worker
         lock = self._loading.setdefault(resolved.name, asyncio.Lock())
         async with lock:
             worker = self._workers.get(resolved.name)
+            if worker is not None and worker.crashed:  # its runner died: start a fresh one
+                self._crashed(worker)
+                worker = None
             if worker is None:
                 worker = await self._load(resolved)
         return worker
@@ -88,12 +109,19 @@ class ModelManager:
         options = self._load_options()
         engine = self.registry.engine(resolved)
         await self._make_room()
-        needed = await asyncio.to_thread(engine.estimate_load_bytes, path, options)
+
+        async def footprint(options: LoadOptions) -> int:
+            measured = self._footprints.get((resolved.name, options))
+            if measured is not None:
+                return measured
+            return await asyncio.to_thread(engine.estimate_load_bytes, path, options)
+
+        needed = await footprint(options)
         budget = self._memory_budget()
         while needed > budget and self.settings.parallel is None and options.parallel > 1:
             # The default slot count gives way to RAM; an explicit --parallel does not.
             options = replace(options, parallel=options.parallel // 2)
-            needed = await asyncio.to_thread(engine.estimate_load_bytes, path, options)
+            needed = await footprint(options)
         if needed > budget:
             raise APIError(
                 500,
@@ -120,9 +148,16 @@ class ModelManager:
             self.settings.max_queue,
             self._metrics,
             self._compute if model.parallel == 1 else None,
+            options,
         )
         self._workers[resolved.name] = worker
         self._observe_batches(resolved.name, model)
+        loop = asyncio.get_running_loop()
+
+        def crashed(exc: ModelCrashedError) -> None:
+            loop.call_soon_threadsafe(self._crashed, worker)
+
+        model.on_crash(crashed)
         self._metrics.loaded.set(len(self._workers))
         self._metrics.load_seconds.labels(resolved.name).set(model.info.load_seconds)
         return worker
@@ -185,7 +220,40 @@ class ModelManager:
         self._workers.pop(worker.name, None)
         self._metrics.loaded.set(len(self._workers))
         self._metrics.unloads.labels(worker.name, reason).inc()
+        self._remember_footprint(worker)
         await asyncio.to_thread(worker.close)
+
+    def _remember_footprint(self, worker: ModelWorker) -> None:
+        pid = worker.model.pid
+        usage = process_usage(pid) if pid is not None else None
+        if usage is not None:
+            self._footprints[(worker.name, worker.options)] = usage.peak_rss_bytes
+
+    def _crashed(self, worker: ModelWorker) -> None:
+        """A model's runner died: count it, and drop the worker (its open requests have
+        their error already); the next request loads the model in a fresh runner."""
+        if self._workers.get(worker.name) is not worker or worker.failure is None:
+            return
+        del self._workers[worker.name]
+        self._metrics.runner_crashes.labels(worker.name, crash_label(worker.failure)).inc()
+        self._metrics.unloads.labels(worker.name, "crashed").inc()
+        self._metrics.loaded.set(len(self._workers))
+        for gauge in (self._metrics.rss, self._metrics.peak_rss, self._metrics.cpu):
+            with contextlib.suppress(KeyError):
+                gauge.remove(worker.name)
+        # Its threads end as their jobs fail; nothing to wait for on the event loop.
+        threading.Thread(target=worker.close, name="assay-close-crashed", daemon=True).start()
+
+    def refresh_usage(self) -> None:
+        """Set the memory and CPU gauges from each runner process (before /metrics)."""
+        for worker in self._workers.values():
+            pid = worker.model.pid
+            usage = process_usage(pid) if pid is not None else None
+            if usage is None:
+                continue
+            self._metrics.rss.labels(worker.name).set(usage.rss_bytes)
+            self._metrics.peak_rss.labels(worker.name).set(usage.peak_rss_bytes)
+            self._metrics.cpu.labels(worker.name).set(usage.cpu_seconds)
 
     async def unload_idle(self) -> list[str]:
         """Unload every model idle for longer than the TTL; returns their names."""
@@ -205,15 +273,22 @@ class ModelManager:
 
     def loaded(self) -> list[LoadedSummary]:
         now = time.monotonic()
-        return [
-            LoadedSummary(
-                name=w.name,
-                alias=w.name.partition(":")[0],
-                load_seconds=w.model.info.load_seconds,
-                idle_seconds=0.0 if w.busy else now - w.last_used,
-                waiting=w.waiting,
-                busy=w.busy,
-                threads=threads_of(w.model),
+        summaries = []
+        for w in self._workers.values():
+            usage = process_usage(w.model.pid) if w.model.pid is not None else None
+            summaries.append(
+                LoadedSummary(
+                    name=w.name,
+                    alias=w.name.partition(":")[0],
+                    load_seconds=w.model.info.load_seconds,
+                    idle_seconds=0.0 if w.busy else now - w.last_used,
+                    waiting=w.waiting,
+                    busy=w.busy,
+                    threads=threads_of(w.model),
+                    pid=w.model.pid,
+                    rss_bytes=usage.rss_bytes if usage else None,
+                    peak_rss_bytes=usage.peak_rss_bytes if usage else None,
+                    cpu_seconds=usage.cpu_seconds if usage else None,
+                )
             )
-            for w in self._workers.values()
-        ]
+        return summaries

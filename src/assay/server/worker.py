@@ -17,8 +17,8 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from assay.crash_context import note_running
-from assay.engines import CancelToken, Chunk, LoadedModel
-from assay.errors import AssayError, EngineError
+from assay.engines import CancelToken, Chunk, LoadedModel, LoadOptions
+from assay.errors import AssayError, EngineError, ModelCrashedError
 from assay.server.metrics import ServerMetrics
 
 StartFn = Callable[[LoadedModel, CancelToken], Iterator[Chunk]]
@@ -76,8 +76,13 @@ class ModelWorker:
         max_queue: int,
         metrics: ServerMetrics,
         compute: threading.Semaphore | None = None,
+        options: LoadOptions | None = None,
     ) -> None:
         self.name = name
+        self.options = options or LoadOptions()  # how the model was loaded
+        # Set (from the runner's reader thread) when the process holding the model dies.
+        self.failure: ModelCrashedError | None = None
+        model.on_crash(self._on_crash)
         # Shared by the local models of one server: two llama.cpp thread pools busy on the
         # same cores slow each other down many times over, so they take turns.
         self._compute = compute
@@ -96,6 +101,13 @@ class ModelWorker:
         ]
         for thread in self._threads:
             thread.start()
+
+    def _on_crash(self, exc: ModelCrashedError) -> None:
+        self.failure = exc
+
+    @property
+    def crashed(self) -> bool:
+        return self.failure is not None
 
     @property
     def busy(self) -> bool:

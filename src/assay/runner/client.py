@@ -1,0 +1,529 @@
+"""The parent's side of a runner: an Engine whose `load` starts a runner process, and the
+LoadedModel that stands for the model inside it.
+
+The layers above (serve, bench, run, the judge) see a LoadedModel like any other. What is
+new is what happens when the runner dies: every open generation ends with a
+ModelCrashedError that says how ("the runner for smollm2-135m:q4_1 died: SIGSEGV
+(segmentation fault)"), at once (the kernel closes the runner's end of the socket pair, and
+the reader thread here reads end-of-file), and `on_crash` observers hear of it. A runner
+that sends nothing to a waiting request for `stall_s` seconds is taken to hang: it is
+killed, and the same happens. Nothing is restarted here: the server loads the model again
+on its next request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Any
+
+from assay.engines.base import (
+    CancelToken,
+    Chunk,
+    CrashObserver,
+    EmbeddingInput,
+    Embeddings,
+    LoadedModelBase,
+    LoadOptions,
+    Message,
+    SamplingParams,
+    StepObserver,
+)
+from assay.engines.factories import EngineContext, engine_for, whitespace_tokens
+from assay.errors import EngineError, ModelCrashedError
+from assay.runner.protocol import (
+    PROTOCOL_VERSION,
+    Cancel,
+    Channel,
+    ChannelClosed,
+    ChunkOut,
+    CountTokens,
+    Embed,
+    Failed,
+    Generate,
+    Hello,
+    Load,
+    Loaded,
+    Observe,
+    Result,
+    RunnerStats,
+    StatsRequest,
+    Step,
+    Unload,
+    rebuild_error,
+)
+
+# How long a runner may take to start and say hello (an interpreter and assay's imports).
+HELLO_TIMEOUT_S = 60.0
+# How long an unloading runner may take to free its model before it is killed.
+UNLOAD_TIMEOUT_S = 10.0
+DEFAULT_STALL_S = 300.0
+
+
+def describe_exit(returncode: int | None) -> str:
+    """'SIGSEGV (segmentation fault)' for -11, 'exit code 1' for 1."""
+    if returncode is None:
+        return "it stopped answering"
+    if returncode < 0:
+        try:
+            sig = signal.Signals(-returncode)
+        except ValueError:
+            return f"signal {-returncode}"
+        text = (signal.strsignal(sig) or "").lower()
+        return f"{sig.name} ({text})" if text else sig.name
+    return f"exit code {returncode}"
+
+
+_ENGINE_FAULTS = {signal.SIGILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGABRT}
+
+
+def crash_error(
+    label: str, returncode: int | None, crash_log: Path, hung: str | None = None, when: str = ""
+) -> ModelCrashedError:
+    """The one-line error of a runner that died (or was killed for hanging): the cause, the
+    file with its native stack and the innermost frame, and what to do."""
+    cause = hung or describe_exit(returncode)
+    number = -returncode if returncode is not None and returncode < 0 and not hung else None
+    stack = _kept_stack(crash_log)
+    where = ""
+    if stack is not None:
+        frames = [line.strip() for line in stack.read_text(errors="replace").splitlines()]
+        frame = next((f for f in frames if f.startswith("File ")), "")
+        where = f"; native stack: {stack}" + (f" ({frame})" if frame else "")
+    if hung:
+        fix = "the next request starts it afresh (raise ASSAY_RUNNER_STALL_S if it was working)"
+    elif number == signal.SIGKILL:
+        fix = "it was killed: out of memory? (see dmesg); try a smaller model or --ctx"
+    elif number in _ENGINE_FAULTS:
+        fix = "check the engine build with 'assay doctor' (fix: make engine)"
+    else:
+        fix = "the next request starts it afresh"
+    how = "hung" if hung else "died"
+    return ModelCrashedError(
+        f"the runner for {label} {how}{when}: {cause}{where}; {fix}",
+        cause,
+        signal=number,
+        stack=str(stack) if stack is not None else None,
+    )
+
+
+def _kept_stack(crash_log: Path) -> Path | None:
+    """The crash log if faulthandler wrote to it, else None (and the empty file goes)."""
+    try:
+        if crash_log.stat().st_size > 0:
+            return crash_log
+        crash_log.unlink()
+    except OSError:
+        pass
+    return None
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    """What a runner needs to build its engine: the engine's name and context, with the
+    bundled tokenizer's file in place of the parent's token counter (a function of the
+    parent's registry, which does not cross processes)."""
+
+    engine: str
+    context: EngineContext
+    label: str
+    counter_model: Path | None = None
+    stall_s: float = DEFAULT_STALL_S
+
+
+class RunnerEngine:
+    """An Engine that loads each model in a runner process of its own."""
+
+    def __init__(self, spec: RunnerSpec) -> None:
+        self.spec = spec
+        self.name = spec.engine
+
+    def estimate_load_bytes(self, path: Path, options: LoadOptions) -> int:
+        """The engine's own estimate, made here (it reads file headers, loads nothing)."""
+        return engine_for(self.spec.engine, self.spec.context).estimate_load_bytes(path, options)
+
+    def load(self, path: Path, options: LoadOptions) -> RunnerModel:
+        return start_runner(self.spec, path, options)
+
+
+def start_runner(spec: RunnerSpec, path: Path, options: LoadOptions) -> RunnerModel:
+    """Start a runner, load the model in it, and return the model; a load that fails (or a
+    runner that dies while loading) is an AssayError, and leaves no process behind."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    started = time.perf_counter()
+    handle, name = tempfile.mkstemp(prefix="assay-runner-", suffix=".crash.log")
+    os.close(handle)
+    crash_log = Path(name)
+    command = [sys.executable, "-m", "assay.runner", "--fd", str(theirs.fileno())]
+    try:
+        process = subprocess.Popen(
+            [*command, "--crash-log", str(crash_log)],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        theirs.close()
+    stderr = _StderrTail(process.stderr)
+    channel = Channel(ours)
+    context = replace(spec.context, count_tokens=whitespace_tokens)
+    load = Load(spec.engine, context, path, options, spec.counter_model, tuple(sys.path))
+    try:
+        ours.settimeout(HELLO_TIMEOUT_S)
+        hello = channel.receive()
+        if not isinstance(hello, Hello) or hello.version != PROTOCOL_VERSION:
+            raise EngineError(f"the runner for {spec.label} speaks another protocol: {hello}")
+        ours.settimeout(None)
+        channel.send(Hello(PROTOCOL_VERSION, os.getpid()))
+        channel.send(load)
+        answer = channel.receive()
+    except (ChannelClosed, TimeoutError, EngineError) as exc:
+        _reap(process)
+        channel.close()
+        stderr.join()
+        if isinstance(exc, EngineError):
+            _kept_stack(crash_log)
+            raise
+        raise crash_error(
+            spec.label, process.returncode, crash_log, when=" while loading"
+        ) from None
+    if isinstance(answer, Failed):
+        _reap(process)
+        channel.close()
+        stderr.join()
+        _kept_stack(crash_log)
+        raise rebuild_error(answer.kind, answer.message)
+    assert isinstance(answer, Loaded)
+    spawn_s = time.perf_counter() - started - answer.info.load_seconds
+    return RunnerModel(spec, process, channel, answer, stderr, spawn_s, crash_log)
+
+
+def _reap(process: subprocess.Popen[bytes], timeout: float = UNLOAD_TIMEOUT_S) -> None:
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class _StderrTail:
+    """Passes the runner's stderr (an engine's or an adapter's own log) on to ours."""
+
+    def __init__(self, stream: IO[bytes] | None) -> None:
+        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _run(self, stream: IO[bytes] | None) -> None:
+        if stream is None:
+            return
+        with stream:
+            for raw in stream:
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(raw.decode("utf-8", "replace"))
+
+    def join(self, timeout: float = 2.0) -> None:
+        self._thread.join(timeout)
+
+
+class _Threads:
+    """A ThreadsView of the runner's policy: its words as of the last generation's end."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def describe(self) -> str:
+        return self.text
+
+
+_DEAD = object()
+
+
+class _Stream(Iterator[Chunk]):
+    """One generation's chunks as they come from the runner. Closed (or dropped) before its
+    final chunk, it tells the runner to stop generating."""
+
+    def __init__(self, model: RunnerModel, rid: int, inbox: queue.SimpleQueue[Any]) -> None:
+        self._model = model
+        self._rid = rid
+        self._inbox = inbox
+        self._done = False
+
+    def __next__(self) -> Chunk:
+        if self._done:
+            raise StopIteration
+        try:
+            item = self._model._next(self._inbox)
+        except BaseException:
+            self._finish()
+            raise
+        if isinstance(item, Failed):
+            self._finish()
+            raise rebuild_error(item.kind, item.message)
+        assert isinstance(item, ChunkOut)
+        if item.chunk.finish_reason is not None:
+            self._finish()
+            threads = self._model.threads
+            if item.threads is not None and threads is not None:
+                threads.text = item.threads
+        return item.chunk
+
+    def cancel(self) -> None:
+        if not self._done:
+            self._model._send_quietly(Cancel(self._rid))
+
+    def close(self) -> None:
+        if not self._done:
+            self.cancel()
+            self._finish()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _finish(self) -> None:
+        self._done = True
+        self._model._forget(self._rid)
+
+
+class RunnerModel(LoadedModelBase):
+    """A model loaded in a runner process, behind the LoadedModel protocol."""
+
+    def __init__(
+        self,
+        spec: RunnerSpec,
+        process: subprocess.Popen[bytes],
+        channel: Channel,
+        loaded: Loaded,
+        stderr: _StderrTail,
+        spawn_seconds: float,
+        crash_log: Path,
+    ) -> None:
+        self.spec = spec
+        self.info = loaded.info
+        caps = loaded.capabilities
+        self.parallel = caps.parallel
+        self.grammar = caps.grammar
+        self.json_schema = caps.json_schema
+        self.logprobs = caps.logprobs
+        self.tools = caps.tools
+        self.embeddings = caps.embeddings
+        self.pid = process.pid
+        # What starting the process cost on top of the engine's load (interpreter, imports).
+        self.spawn_seconds = spawn_seconds
+        self._threads = _Threads(loaded.threads) if loaded.threads is not None else None
+        self._process = process
+        self._channel = channel
+        self._stderr = stderr
+        self._crash_log = crash_log
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._waiting: dict[int, queue.SimpleQueue[Any]] = {}
+        self._step_observer: StepObserver | None = None
+        self._crash_observers: list[CrashObserver] = []
+        self._closing = False
+        self._hung: str | None = None
+        self.failure: ModelCrashedError | None = None
+        self._reader = threading.Thread(
+            target=self._read, name=f"assay-runner-{process.pid}", daemon=True
+        )
+        self._reader.start()
+
+    # -- what the LoadedModel protocol asks for
+
+    @property
+    def threads(self) -> _Threads | None:
+        return self._threads
+
+    def chat(
+        self, messages: Sequence[Message], params: SamplingParams, cancel: CancelToken | None = None
+    ) -> Iterator[Chunk]:
+        return self._generate(Generate(0, "chat", params, messages=tuple(messages)), cancel)
+
+    def complete(
+        self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
+    ) -> Iterator[Chunk]:
+        return self._generate(Generate(0, "complete", params, prompt=prompt), cancel)
+
+    def count_tokens(self, text: str) -> int:
+        value = self._call(lambda rid: CountTokens(rid, text))
+        assert isinstance(value, int)
+        return value
+
+    def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
+        if not self.embeddings:
+            return super().embed(inputs)
+        value = self._call(lambda rid: Embed(rid, tuple(inputs)))
+        assert isinstance(value, Embeddings)
+        return value
+
+    def stats(self) -> RunnerStats:
+        """The runner's memory, peak memory, CPU time and busy slots, as it measures them."""
+        value = self._call(StatsRequest, timeout=5.0)
+        assert isinstance(value, RunnerStats)
+        return value
+
+    def observe(self, observer: StepObserver) -> bool:
+        self._step_observer = observer
+        value = self._call(Observe)
+        return bool(value)
+
+    def on_crash(self, observer: CrashObserver) -> bool:
+        with self._lock:
+            failure = self.failure
+            if failure is None:
+                self._crash_observers.append(observer)
+        if failure is not None:
+            observer(failure)
+        return True
+
+    def close(self) -> None:
+        """Unload: the runner frees the model and exits; its memory goes back with it."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+        with contextlib.suppress(ChannelClosed):
+            self._channel.send(Unload())
+        _reap(self._process)
+        self._reader.join(UNLOAD_TIMEOUT_S)
+        self._channel.close()
+        self._stderr.join()
+        _kept_stack(self._crash_log)  # an orderly exit leaves it empty, and it goes
+
+    def kill(self) -> None:
+        """SIGKILL the runner (what the OOM killer would do); its requests fail at once."""
+        with contextlib.suppress(ProcessLookupError):
+            self._process.kill()
+
+    # -- the channel
+
+    def _register(self) -> tuple[int, queue.SimpleQueue[Any]]:
+        rid = next(self._ids)
+        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        with self._lock:
+            failure = self.failure
+            if failure is None:
+                self._waiting[rid] = inbox
+        if failure is not None:
+            raise failure
+        return rid, inbox
+
+    def _forget(self, rid: int) -> None:
+        with self._lock:
+            self._waiting.pop(rid, None)
+
+    def _generate(self, request: Generate, cancel: CancelToken | None) -> Iterator[Chunk]:
+        """Start a generation and return its chunks; a request the engine refuses (a prompt
+        over the context, a bad grammar) raises here, as it does in this process."""
+        rid, inbox = self._register()
+        try:
+            self._send(replace(request, rid=rid))
+            first = self._next(inbox)
+        except BaseException:
+            self._forget(rid)
+            raise
+        if isinstance(first, Failed):
+            self._forget(rid)
+            raise rebuild_error(first.kind, first.message)
+        stream = _Stream(self, rid, inbox)
+        if cancel is not None:
+            cancel.on_cancel(stream.cancel)
+        return stream
+
+    def _call(self, make: Any, timeout: float | None = None) -> Any:
+        rid, inbox = self._register()
+        try:
+            self._send(make(rid))
+            item = self._next(inbox, timeout)
+        finally:
+            self._forget(rid)
+        if isinstance(item, Failed):
+            raise rebuild_error(item.kind, item.message)
+        assert isinstance(item, Result)
+        return item.value
+
+    def _next(self, inbox: queue.SimpleQueue[Any], timeout: float | None = None) -> Any:
+        """The next answer; a dead runner's failure; a runner silent past stall_s is killed."""
+        limit = self.spec.stall_s if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                item = inbox.get(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            except queue.Empty:
+                if time.monotonic() < deadline:
+                    continue
+                if timeout is not None:
+                    raise EngineError(
+                        f"the runner for {self.spec.label} did not answer in {timeout:g} s"
+                    ) from None
+                self._hung = f"no output for {limit:g} s"
+                self.kill()
+                continue
+            if item is _DEAD:
+                assert self.failure is not None
+                raise self.failure
+            return item
+
+    def _send(self, message: Any) -> None:
+        try:
+            self._channel.send(message)
+        except ChannelClosed:
+            self._reader.join(5.0)  # the reader sees the end and names the cause
+            if self.failure is not None:
+                raise self.failure from None
+            raise EngineError(f"the runner for {self.spec.label} is gone") from None
+
+    def _send_quietly(self, message: Any) -> None:
+        with contextlib.suppress(ChannelClosed):
+            self._channel.send(message)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self._channel.receive()
+            except (ChannelClosed, ValueError, OSError):
+                break
+            if isinstance(message, Step):
+                observer = self._step_observer
+                if observer is not None:
+                    observer(message.active, message.tokens)
+                continue
+            with self._lock:
+                inbox = self._waiting.get(getattr(message, "rid", -1))
+            if inbox is not None:
+                inbox.put(message)
+        self._ended()
+
+    def _ended(self) -> None:
+        """The runner's end of the channel closed: an unload, or a death to report."""
+        try:
+            self._process.wait(2.0)
+        except subprocess.TimeoutExpired:
+            self._process.kill()  # it closed the channel but will not exit
+            self._process.wait()
+        self._stderr.join()
+        with self._lock:
+            if self._closing and self._hung is None:
+                return
+            failure = crash_error(
+                self.spec.label, self._process.returncode, self._crash_log, self._hung
+            )
+            self.failure = failure
+            waiting = list(self._waiting.values())
+            observers, self._crash_observers = self._crash_observers, []
+        for inbox in waiting:
+            inbox.put(_DEAD)
+        for observer in observers:
+            with contextlib.suppress(Exception):
+                observer(failure)
