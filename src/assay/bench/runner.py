@@ -4,8 +4,10 @@ appending each request's record the moment it completes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
@@ -162,6 +164,7 @@ class BenchRunner:
                 self.run.append_progress(LevelEvent(model=model, level=level.name))
         except ModelCrashedError as exc:  # its runner died: the bench goes on without it
             status, error = "failed", f"engine crashed: {exc.cause}"
+            self._keep_stack(model, exc)
         except asyncio.CancelledError:
             status = "interrupted"
             raise
@@ -179,6 +182,14 @@ class BenchRunner:
                 at=utc_now(),
             )
             self.run.append_progress(event)
+
+    def _keep_stack(self, model: str, exc: ModelCrashedError) -> None:
+        """The runner's native stack (faulthandler's), kept with the run's files."""
+        if exc.stack is None:
+            return
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+        with contextlib.suppress(OSError):
+            shutil.move(exc.stack, self.run.path / f"crash-{safe}.log")
 
     def _target(self, model: str) -> Target:
         spec = self.spec

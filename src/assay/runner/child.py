@@ -201,10 +201,11 @@ class Runner:
         times = os.times()
         with self._lock:
             active = len(self._cancels)
+        rss = _rss_bytes()
         return RunnerStats(
             pid=os.getpid(),
-            rss_bytes=_rss_bytes(),
-            peak_rss_bytes=usage.ru_maxrss * 1024,  # kilobytes on Linux
+            rss_bytes=rss,
+            peak_rss_bytes=max(rss, usage.ru_maxrss * 1024),  # kilobytes on Linux
             cpu_seconds=times.user + times.system,
             active=active,
             slots=self.model.parallel,

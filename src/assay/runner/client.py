@@ -361,8 +361,7 @@ class RunnerModel(LoadedModelBase):
         return value
 
     def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
-        if not self.embeddings:
-            return super().embed(inputs)
+        # Asked even when it gives none: the engine's refusal says what would.
         value = self._call(lambda rid: Embed(rid, tuple(inputs)))
         assert isinstance(value, Embeddings)
         return value

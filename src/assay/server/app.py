@@ -185,8 +185,9 @@ def _add_routes(app: FastAPI, manager: ModelManager, metrics: ServerMetrics) -> 
         if not worker.model.embeddings:
             raise APIError(
                 400,
-                f"{body.model} runs on the {worker.model.info.engine} engine, which gives no "
-                "embeddings: use a llama.cpp model",
+                f"{body.model} gives no embeddings on the {worker.model.info.engine} engine: "
+                "use a llama.cpp model, or a Foundry Local folder built with hidden_states "
+                "(the model builder's --extra_options include_hidden_states=true)",
                 code="unsupported_parameter",
                 param="model",
             )
