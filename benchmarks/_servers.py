@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -23,11 +24,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(args: list[str], port: int, ready_path: str = "/v1/models") -> Iterator[str]:
-    """Run a server command until it answers on ready_path; yields its base URL."""
+def server_process(
+    args: list[str],
+    port: int,
+    ready_path: str = "/v1/models",
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Run a server command until it answers on ready_path; yields its base URL. `env`
+    adds to this process's environment."""
     # stderr goes to a file: a pipe nobody reads fills up and blocks a chatty server.
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+        environment = {**os.environ, **env} if env else None
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, env=environment)
         try:
             yield _wait_ready(process, log, args, f"http://127.0.0.1:{port}", ready_path)
         finally:

@@ -1,8 +1,11 @@
 """Decode tok/s streamed over HTTP from `assay serve`, vs in-process, vs llama-cpp-python's
 own server (`python -m llama_cpp.server`), on the same GGUF and threads.
 
-The three paths take turns within each round (order rotated), one request at a time, and
-the table shows medians. Goal: assay over HTTP >= 0.99 x in-process.
+The paths take turns within each round (order rotated), one request at a time, and the
+table shows medians: the engine in this process; the same model in a runner process, read
+directly; `assay serve` (its model in a runner); `assay serve` with ASSAY_RUNNERS=0 (its
+model in the server's process, as before runners); llama_cpp.server. Goal: assay serve over
+HTTP >= 0.99 x in-process, at 1 and at 2 threads.
 
     .venv/bin/pip install 'llama-cpp-python[server]==0.3.36'   # for the third column
     .venv/bin/python benchmarks/server_overhead.py [--rounds 7] [--tokens 128] [--threads 2]
@@ -24,7 +27,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).parent))
 from _servers import free_port, python, server_process, stream_completion
 from assay.config import Settings, available_cores
-from assay.engines import LoadOptions, SamplingParams
+from assay.engines import LoadedModel, LoadOptions, SamplingParams
 from assay.engines.timing import StreamTimer
 from assay.registry import ModelRegistry
 
@@ -38,43 +41,39 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=available_cores())
     args = parser.parse_args()
-    registry = ModelRegistry(Settings())
+    registry = ModelRegistry(Settings(runners=False))
     path = registry.path(registry.resolve(args.model))
     load_start = os.getloadavg()[0]
 
-    in_process = registry.load(args.model, LoadOptions(threads=args.threads, context_size=4096))
+    options = LoadOptions(threads=args.threads, context_size=4096)
+    in_process = registry.load(args.model, options).model
+    in_runner = ModelRegistry(Settings(runners=True)).load(args.model, options).model
     params = SamplingParams(temperature=0.0, max_tokens=args.tokens, prefix_cache=False)
 
-    def local() -> float:
+    def local(model: LoadedModel) -> float:
         timer = StreamTimer()
-        for _ in timer.watch(in_process.model.complete(PROMPT, params)):
+        for _ in timer.watch(model.complete(PROMPT, params)):
             pass
         return timer.decode_tokens_per_second or 0.0
 
-    results: dict[str, list[float]] = {"in-process": [], "assay serve": [], "llama_cpp.server": []}
+    results: dict[str, list[float]] = {
+        "in-process": [],
+        "runner, direct": [],
+        "assay serve": [],
+        "assay serve, no runner": [],
+        "llama_cpp.server": [],
+    }
+    serve_args = ["--threads", str(args.threads), "--ctx", "4096", "--models", args.model]
     with ExitStack() as stack:
-        assay_port, llama_port = free_port(), free_port()
-        assay_url = stack.enter_context(
-            server_process(
-                [
-                    python(),
-                    "-m",
-                    "assay",
-                    "serve",
-                    "--port",
-                    str(assay_port),
-                    "--threads",
-                    str(args.threads),
-                    "--ctx",
-                    "4096",
-                    "--models",
-                    args.model,
-                    "--preload",
-                ],
-                assay_port,
+        servers = {}
+        for name, runners in (("assay serve", "1"), ("assay serve, no runner", "0")):
+            port = free_port()
+            command = [python(), "-m", "assay", "serve", "--port", str(port), *serve_args]
+            url = stack.enter_context(
+                server_process([*command, "--preload"], port, env={"ASSAY_RUNNERS": runners})
             )
-        )
-        servers = {"assay serve": (assay_url, args.model)}
+            servers[name] = (url, args.model)
+        llama_port = free_port()
         try:
             llama_url = stack.enter_context(
                 server_process(
@@ -109,13 +108,16 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
                 if name == "in-process":
-                    results[name].append(local())
+                    results[name].append(local(in_process))
+                elif name == "runner, direct":
+                    results[name].append(local(in_runner))
                 else:
                     url, model = servers[name]
                     results[name].append(
                         stream_completion(client, url, model, PROMPT, args.tokens).decode_tok_s
                     )
-    in_process.model.close()
+    in_process.close()
+    in_runner.close()
     base = statistics.median(results["in-process"])
     table = Table(
         title=f"{args.model}: decode tok/s, median of {args.rounds} rounds, "

@@ -61,7 +61,10 @@ class ModelRegistry:
         touch_last_used(cache_dir_for(self.settings, resolved.entry, resolved.variant))
         return LoadedEntry(resolved, model)
 
-    def engine(self, resolved: Resolved) -> Engine:
+    def engine(self, resolved: Resolved, spare: bool = False) -> Engine:
+        """The engine that loads this model: in a runner process of its own unless
+        `settings.runners` is off; `spare` keeps a runner started ahead for the next load
+        of the same engine (a server's)."""
         variant, source = resolved.variant, resolved.variant.location
         context = EngineContext(data_dir=self.settings.home, count_tokens=self.count_tokens)
         if isinstance(source, AdapterSource):
@@ -79,6 +82,7 @@ class ModelRegistry:
                 label=resolved.name,
                 counter_model=self._counter_model(),
                 stall_s=self.settings.runner_stall_s,
+                spare=spare,
             )
             return RunnerEngine(spec)
         return engine_for(variant.engine, context)

@@ -310,8 +310,14 @@ def test_a_generation_that_fails_is_a_500_or_an_error_in_the_stream(
     parsed = [json.loads(event) for event in events[:-1]]
     texts = [e["choices"][0]["delta"].get("content") for e in parsed[1:-1]]
     assert len(texts) == 3 and all(texts)
+    # The same error object as a failure before the first token gets (a 500's body).
     assert parsed[-1] == {
-        "error": {"message": failed.format(3), "type": "server_error", "code": None}
+        "error": {
+            "message": failed.format(3),
+            "type": "server_error",
+            "param": None,
+            "code": "model_error",
+        }
     }
     assert httpx.get(f"{fake_server.url}/health").status_code == 200
 

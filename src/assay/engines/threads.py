@@ -36,7 +36,12 @@ class CpuSample:
     wall: float
 
 
-def _cpu_sample(cores: list[int]) -> CpuSample:
+# Set by a runner's parent (runner/client.py) in the runner's environment: the pid of the
+# process the runner serves (a server, a bench), whose CPU time is not another program's.
+PARENT_ENV = "ASSAY_RUNNER_PARENT"
+
+
+def _cpu_sample(cores: list[int], parent: psutil.Process | None = None) -> CpuSample:
     per_cpu = psutil.cpu_times(percpu=True)
     busy = 0.0
     for index in cores:
@@ -44,7 +49,25 @@ def _cpu_sample(cores: list[int]) -> CpuSample:
             t = per_cpu[index]
             busy += t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
     own = os.times()
-    return CpuSample(busy=busy, ours=own.user + own.system, wall=time.monotonic())
+    ours = own.user + own.system
+    if parent is not None:
+        try:
+            times = parent.cpu_times()
+            ours += times.user + times.system
+        except psutil.Error:
+            pass
+    return CpuSample(busy=busy, ours=ours, wall=time.monotonic())
+
+
+def _parent() -> psutil.Process | None:
+    """The process this runner serves, when this is a runner (its CPU time counts as ours)."""
+    pid = os.environ.get(PARENT_ENV)
+    if not pid or not pid.isdigit():
+        return None
+    try:
+        return psutil.Process(int(pid))
+    except psutil.Error:
+        return None
 
 
 def _allowed_cpus() -> list[int]:
@@ -55,15 +78,17 @@ def _allowed_cpus() -> list[int]:
 
 
 class OthersLoad:
-    """Cores' worth of CPU that other processes used since the last reading."""
+    """Cores' worth of CPU that other processes used since the last reading (in a runner,
+    the process it serves is not another: its work is the model's)."""
 
     def __init__(self) -> None:
         self._cpus = _allowed_cpus()
-        self._last = _cpu_sample(self._cpus)
+        self._parent = _parent()
+        self._last = _cpu_sample(self._cpus, self._parent)
 
     def read(self) -> float | None:
         """Busy cores of other processes since the previous read; None if too soon to say."""
-        now = _cpu_sample(self._cpus)
+        now = _cpu_sample(self._cpus, self._parent)
         wall = now.wall - self._last.wall
         if wall < 0.05:
             return None

@@ -6,12 +6,13 @@ is the parent's side (an Engine and a LoadedModel), `child.py` the runner proces
 `protocol.py` what they say to each other over a socket pair.
 """
 
-from assay.runner.client import RunnerEngine, RunnerModel, RunnerSpec, describe_exit
+from assay.runner.client import SPARES, RunnerEngine, RunnerModel, RunnerSpec, describe_exit
 from assay.runner.protocol import PROTOCOL_VERSION, RunnerStats
 from assay.runner.usage import ProcessUsage, process_usage
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "SPARES",
     "ProcessUsage",
     "RunnerEngine",
     "RunnerModel",

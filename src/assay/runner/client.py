@@ -42,6 +42,7 @@ from assay.engines.base import (
     StepObserver,
 )
 from assay.engines.factories import EngineContext, engine_for, whitespace_tokens
+from assay.engines.threads import PARENT_ENV
 from assay.errors import EngineError, ModelCrashedError
 from assay.runner.protocol import (
     PROTOCOL_VERSION,
@@ -141,6 +142,9 @@ class RunnerSpec:
     label: str
     counter_model: Path | None = None
     stall_s: float = DEFAULT_STALL_S
+    # Keep a runner started ahead for the next load of this engine (SPARES): for a server,
+    # not for a command that loads one model and exits.
+    spare: bool = False
 
 
 class RunnerEngine:
@@ -158,56 +162,132 @@ class RunnerEngine:
         return start_runner(self.spec, path, options)
 
 
-def start_runner(spec: RunnerSpec, path: Path, options: LoadOptions) -> RunnerModel:
-    """Start a runner, load the model in it, and return the model; a load that fails (or a
-    runner that dies while loading) is an AssayError, and leaves no process behind."""
+@dataclass
+class _Spawned:
+    """A runner process that has not loaded a model yet."""
+
+    process: subprocess.Popen[bytes]
+    channel: Channel
+    stderr: _StderrTail
+    crash_log: Path
+    started: float
+    environment: int  # a hash of the environment it was started with
+
+    def discard(self) -> None:
+        self.channel.close()  # it reads end-of-file and exits
+        _reap(self.process)
+        self.stderr.join()
+        _kept_stack(self.crash_log)
+
+
+def _environment() -> int:
+    return hash(tuple(sorted(os.environ.items())))
+
+
+def _spawn(warm: str | None = None) -> _Spawned:
+    """Start a runner; `warm` names the engine whose modules it imports before it says
+    hello (a spare, ready for the next load of that engine)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     started = time.perf_counter()
     handle, name = tempfile.mkstemp(prefix="assay-runner-", suffix=".crash.log")
     os.close(handle)
-    crash_log = Path(name)
     command = [sys.executable, "-m", "assay.runner", "--fd", str(theirs.fileno())]
+    command += ["--crash-log", name, *(["--warm", warm] if warm else [])]
     try:
         process = subprocess.Popen(
-            [*command, "--crash-log", str(crash_log)],
+            command,
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env={**os.environ, PARENT_ENV: str(os.getpid())},
         )
     finally:
         theirs.close()
     stderr = _StderrTail(process.stderr)
-    channel = Channel(ours)
+    return _Spawned(process, Channel(ours), stderr, Path(name), started, _environment())
+
+
+class _Spares:
+    """One runner started ahead for each engine loaded here before, its interpreter up and
+    the engine's modules imported: the next load of that engine skips those ~0.5 s. A spare
+    started with other environment variables than the load's is not used."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready: dict[str, _Spawned] = {}
+
+    def take(self, engine: str) -> _Spawned | None:
+        with self._lock:
+            spare = self._ready.pop(engine, None)
+        if spare is None:
+            return None
+        if spare.process.poll() is not None or spare.environment != _environment():
+            spare.discard()
+            return None
+        spare.started = time.perf_counter()
+        return spare
+
+    def refill(self, engine: str) -> None:
+        """Start a spare for this engine in the background, unless one waits already."""
+        with self._lock:
+            if engine in self._ready:
+                return
+        threading.Thread(target=self._start, args=(engine,), daemon=True).start()
+
+    def _start(self, engine: str) -> None:
+        spare = _spawn(warm=engine)
+        with self._lock:
+            if engine not in self._ready:
+                self._ready[engine] = spare
+                return
+        spare.discard()
+
+    def pids(self) -> set[int]:
+        with self._lock:
+            return {spare.process.pid for spare in self._ready.values()}
+
+    def clear(self) -> None:
+        with self._lock:
+            spares, self._ready = list(self._ready.values()), {}
+        for spare in spares:
+            spare.discard()
+
+
+SPARES = _Spares()
+
+
+def start_runner(spec: RunnerSpec, path: Path, options: LoadOptions) -> RunnerModel:
+    """Start a runner (a spare one when there is one), load the model in it, and return the
+    model; a load that fails (or a runner that dies while loading) is an AssayError, and
+    leaves no process behind."""
+    runner = SPARES.take(spec.engine) or _spawn()
+    if spec.spare:
+        SPARES.refill(spec.engine)
+    channel, process, crash_log = runner.channel, runner.process, runner.crash_log
     context = replace(spec.context, count_tokens=whitespace_tokens)
     load = Load(spec.engine, context, path, options, spec.counter_model, tuple(sys.path))
     try:
-        ours.settimeout(HELLO_TIMEOUT_S)
+        channel.sock.settimeout(HELLO_TIMEOUT_S)
         hello = channel.receive()
         if not isinstance(hello, Hello) or hello.version != PROTOCOL_VERSION:
             raise EngineError(f"the runner for {spec.label} speaks another protocol: {hello}")
-        ours.settimeout(None)
+        channel.sock.settimeout(None)
         channel.send(Hello(PROTOCOL_VERSION, os.getpid()))
         channel.send(load)
         answer = channel.receive()
     except (ChannelClosed, TimeoutError, EngineError) as exc:
-        _reap(process)
-        channel.close()
-        stderr.join()
+        runner.discard()
         if isinstance(exc, EngineError):
-            _kept_stack(crash_log)
             raise
         raise crash_error(
             spec.label, process.returncode, crash_log, when=" while loading"
         ) from None
     if isinstance(answer, Failed):
-        _reap(process)
-        channel.close()
-        stderr.join()
-        _kept_stack(crash_log)
+        runner.discard()
         raise rebuild_error(answer.kind, answer.message)
     assert isinstance(answer, Loaded)
-    spawn_s = time.perf_counter() - started - answer.info.load_seconds
-    return RunnerModel(spec, process, channel, answer, stderr, spawn_s, crash_log)
+    spawn_s = time.perf_counter() - runner.started - answer.info.load_seconds
+    return RunnerModel(spec, process, channel, answer, runner.stderr, spawn_s, crash_log)
 
 
 def _reap(process: subprocess.Popen[bytes], timeout: float = UNLOAD_TIMEOUT_S) -> None:

@@ -16,7 +16,7 @@ from assay.engines import LoadedModel, LoadOptions
 from assay.engines.threads import threads_of
 from assay.errors import AssayError, ModelCrashedError
 from assay.registry import ModelRegistry
-from assay.runner import process_usage
+from assay.runner import SPARES, process_usage
 from assay.server.errors import APIError
 from assay.server.metrics import ServerMetrics
 from assay.server.settings import ServerSettings, default_parallel
@@ -107,7 +107,7 @@ class ModelManager:
     async def _load(self, resolved: Resolved) -> ModelWorker:
         path = await asyncio.to_thread(self.registry.path, resolved)
         options = self._load_options()
-        engine = self.registry.engine(resolved)
+        engine = self.registry.engine(resolved, spare=True)
         await self._make_room()
 
         async def footprint(options: LoadOptions) -> int:
@@ -161,6 +161,18 @@ class ModelManager:
         self._metrics.loaded.set(len(self._workers))
         self._metrics.load_seconds.labels(resolved.name).set(model.info.load_seconds)
         return worker
+
+    def warm_spares(self) -> None:
+        """Start a runner ahead for each engine of the served models (llama.cpp when any
+        cached model may be asked for), so that the first load skips the process start."""
+        if not self.registry.settings.runners:
+            return
+        engines = set() if self.settings.models else {"llamacpp"}
+        for name in self.settings.models:
+            with contextlib.suppress(AssayError, APIError):
+                engines.add(self.resolve(name).variant.engine)
+        for engine in sorted(engines - {"remote"}):
+            SPARES.refill(engine)
 
     def _load_options(self) -> LoadOptions:
         options = self.registry.load_options(
