@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from assay.errors import EngineError, ModelCrashedError
+from assay.errors import AssayError, EngineError, ModelCrashedError
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "cancelled"]
@@ -215,6 +215,18 @@ class CancelToken:
 StepObserver = Callable[[int, int], None]
 # Called once, from another thread, when the process that holds a model dies.
 CrashObserver = Callable[[ModelCrashedError], None]
+
+
+@runtime_checkable
+class PushableChunks(Protocol):
+    """A chat or complete stream that can hand its chunks over as they arrive instead of
+    being read (a runner's model gives one). `push` calls deliver with every further chunk,
+    or with the AssayError that ends the stream, from the thread that receives them, and
+    returns when the stream has ended; the stream is then spent."""
+
+    def __next__(self) -> Chunk: ...
+
+    def push(self, deliver: Callable[[Chunk | AssayError], None]) -> None: ...
 
 
 class ThreadsView(Protocol):

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -43,7 +43,7 @@ from assay.engines.base import (
 )
 from assay.engines.factories import EngineContext, engine_for, whitespace_tokens
 from assay.engines.threads import PARENT_ENV
-from assay.errors import EngineError, ModelCrashedError
+from assay.errors import AssayError, EngineError, ModelCrashedError
 from assay.runner.protocol import (
     PROTOCOL_VERSION,
     Cancel,
@@ -348,9 +348,21 @@ class _Stream(Iterator[Chunk]):
         except BaseException:
             self._finish()
             raise
+        chunk = self._chunk(item)
+        if isinstance(chunk, AssayError):
+            raise chunk
+        return chunk
+
+    def _chunk(self, item: Any) -> Chunk | AssayError:
+        """A message for this stream as its consumer takes it; the stream ends with a final
+        chunk or an error."""
+        if item is _DEAD:
+            self._finish()
+            assert self._model.failure is not None
+            return self._model.failure
         if isinstance(item, Failed):
             self._finish()
-            raise rebuild_error(item.kind, item.message)
+            return rebuild_error(item.kind, item.message)
         assert isinstance(item, ChunkOut)
         if item.chunk.finish_reason is not None:
             self._finish()
@@ -358,6 +370,20 @@ class _Stream(Iterator[Chunk]):
             if item.threads is not None and threads is not None:
                 threads.text = item.threads
         return item.chunk
+
+    def push(self, deliver: Callable[[Chunk | AssayError], None]) -> None:
+        """Hand every further chunk (or the AssayError that ends the stream) to deliver, on
+        the thread that reads the runner, and block until the stream has ended. A server's
+        worker thread then sleeps through the generation: one thread less to wake per
+        token, on cores that the engine keeps busy."""
+        if self._done:
+            return
+        pusher = _Pusher(self, deliver)
+        self._model._hand_over(self._rid, self._inbox, pusher)
+        limit = self._model.spec.stall_s
+        while not pusher.done.wait(1.0):
+            if time.monotonic() - pusher.last > limit:  # the runner hangs: as _next does
+                self._model._kill_hung(limit)
 
     def cancel(self) -> None:
         if not self._done:
@@ -374,6 +400,23 @@ class _Stream(Iterator[Chunk]):
     def _finish(self) -> None:
         self._done = True
         self._model._forget(self._rid)
+
+
+class _Pusher:
+    """Takes a pushed stream's messages from the reading thread (as its inbox would)."""
+
+    def __init__(self, stream: _Stream, deliver: Callable[[Chunk | AssayError], None]) -> None:
+        self.stream = stream
+        self.deliver = deliver
+        self.done = threading.Event()
+        self.last = time.monotonic()
+
+    def put(self, item: Any) -> None:
+        self.last = time.monotonic()
+        chunk = self.stream._chunk(item)
+        self.deliver(chunk)
+        if isinstance(chunk, AssayError) or chunk.finish_reason is not None:
+            self.done.set()
 
 
 class RunnerModel(LoadedModelBase):
@@ -407,8 +450,8 @@ class RunnerModel(LoadedModelBase):
         self._stderr = stderr
         self._crash_log = crash_log
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._waiting: dict[int, queue.SimpleQueue[Any]] = {}
+        self._lock = threading.RLock()  # a pushed stream's delivery runs under it
+        self._waiting: dict[int, queue.SimpleQueue[Any] | _Pusher] = {}
         self._step_observer: StepObserver | None = None
         self._crash_observers: list[CrashObserver] = []
         self._closing = False
@@ -546,8 +589,7 @@ class RunnerModel(LoadedModelBase):
                     raise EngineError(
                         f"the runner for {self.spec.label} did not answer in {timeout:g} s"
                     ) from None
-                self._hung = f"no output for {limit:g} s"
-                self.kill()
+                self._kill_hung(limit)
                 continue
             if item is _DEAD:
                 assert self.failure is not None
@@ -578,11 +620,29 @@ class RunnerModel(LoadedModelBase):
                 if observer is not None:
                     observer(message.active, message.tokens)
                 continue
-            with self._lock:
+            with self._lock:  # held while it puts: a hand-over keeps the order
                 inbox = self._waiting.get(getattr(message, "rid", -1))
-            if inbox is not None:
-                inbox.put(message)
+                if inbox is not None:
+                    inbox.put(message)
         self._ended()
+
+    def _hand_over(self, rid: int, inbox: queue.SimpleQueue[Any], pusher: _Pusher) -> None:
+        """From now on the reader gives rid's messages to pusher, the ones that wait first."""
+        with self._lock:
+            if self.failure is not None and rid not in self._waiting:
+                pusher.put(_DEAD)
+                return
+            self._waiting[rid] = pusher
+            while True:
+                try:
+                    item = inbox.get_nowait()
+                except queue.Empty:
+                    break
+                pusher.put(item)
+
+    def _kill_hung(self, limit: float) -> None:
+        self._hung = f"no output for {limit:g} s"
+        self.kill()
 
     def _ended(self) -> None:
         """The runner's end of the channel closed: an unload, or a death to report."""

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from assay.crash_context import note_running
-from assay.engines import CancelToken, Chunk, LoadedModel, LoadOptions
+from assay.engines import CancelToken, Chunk, LoadedModel, LoadOptions, PushableChunks
 from assay.errors import AssayError, EngineError, ModelCrashedError
 from assay.server.metrics import ServerMetrics
 
@@ -154,16 +154,23 @@ class ModelWorker:
                 self._metrics.active.labels(self.name).dec()
                 self.last_used = time.monotonic()
 
+    def _deliver(self, job: Job, item: Chunk | AssayError) -> None:
+        job.put(item)
+        if isinstance(item, Chunk) and item.finish_reason == "cancelled":
+            self._metrics.cancelled.labels(self.name).inc()
+
     def _execute(self, job: Job) -> None:
         job.started_ns = time.perf_counter_ns()
         if job.cancel.cancelled:
             self._metrics.cancelled.labels(self.name).inc()
             return
         try:
-            for chunk in job.start(self.model, job.cancel):
-                job.put(chunk)
-                if chunk.finish_reason == "cancelled":
-                    self._metrics.cancelled.labels(self.name).inc()
+            chunks = job.start(self.model, job.cancel)
+            if isinstance(chunks, PushableChunks):  # a runner's: straight to the request
+                chunks.push(lambda item: self._deliver(job, item))
+                return
+            for chunk in chunks:
+                self._deliver(job, chunk)
         except AssayError as exc:
             job.put(exc)
         except Exception as exc:  # an engine bug must fail one request, not the worker
