@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -61,10 +62,16 @@ class ModelRegistry:
         touch_last_used(cache_dir_for(self.settings, resolved.entry, resolved.variant))
         return LoadedEntry(resolved, model)
 
-    def engine(self, resolved: Resolved, spare: bool = False) -> Engine:
+    def engine(
+        self,
+        resolved: Resolved,
+        spare: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Engine:
         """The engine that loads this model: in a runner process of its own unless
-        `settings.runners` is off; `spare` keeps a runner started ahead for the next load
-        of the same engine (a server's)."""
+        `settings.runners` is off. For a server: `spare` keeps a runner started ahead for
+        the next load of the same engine, and `loop` reads the runner's messages on the
+        server's event loop (see RunnerSpec)."""
         variant, source = resolved.variant, resolved.variant.location
         context = EngineContext(data_dir=self.settings.home, count_tokens=self.count_tokens)
         if isinstance(source, AdapterSource):
@@ -83,6 +90,7 @@ class ModelRegistry:
                 counter_model=self._counter_model(),
                 stall_s=self.settings.runner_stall_s,
                 spare=spare,
+                loop=loop,
             )
             return RunnerEngine(spec)
         return engine_for(variant.engine, context)

@@ -88,6 +88,8 @@ class Runner:
         self.model: LoadedModel | None = None
         self._cancels: dict[int, CancelToken] = {}
         self._lock = threading.Lock()
+        self._steps: list[tuple[int, int]] = []  # batch steps not sent yet (Observe)
+        self._order = threading.Lock()
 
     def serve(self) -> None:
         self.channel.send(Hello(PROTOCOL_VERSION, os.getpid()))
@@ -148,8 +150,22 @@ class Runner:
             self._spawn(self._answer, message)
         elif isinstance(message, Observe):
             assert self.model is not None
-            batched = self.model.observe(lambda active, tokens: self._send(Step(active, tokens)))
+            batched = self.model.observe(self._step)
             self._send(Result(message.rid, batched))
+
+    def _step(self, active: int, tokens: int) -> None:
+        with self._lock:
+            self._steps.append((active, tokens))
+        if active == 0:  # idle: no chunk may follow to carry them
+            with self._order:
+                steps = self._taken_steps()
+                if steps:
+                    self._send(Step(steps))
+
+    def _taken_steps(self) -> tuple[tuple[int, int], ...]:
+        with self._lock:
+            steps, self._steps = tuple(self._steps), []
+        return steps
 
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         threading.Thread(target=target, args=args, daemon=True).start()
@@ -169,7 +185,9 @@ class Runner:
             self._send(Started(request.rid))
             for chunk in chunks:
                 final = chunk.finish_reason is not None
-                self._send(ChunkOut(request.rid, chunk, self._threads() if final else None))
+                threads = self._threads() if final else None
+                with self._order:  # steps taken and sent in one go keep their order
+                    self._send(ChunkOut(request.rid, chunk, threads, self._taken_steps()))
         except AssayError as exc:
             self._send(Failed(request.rid, error_kind(exc), exc.message))
         except Exception as exc:  # an engine bug fails this request, not the runner
@@ -178,6 +196,10 @@ class Runner:
         finally:
             with self._lock:
                 self._cancels.pop(request.rid, None)
+            with self._order:
+                steps = self._taken_steps()
+                if steps:  # the last ones, that no chunk carried
+                    self._send(Step(steps))
 
     def _answer(self, request: CountTokens | Embed | StatsRequest) -> None:
         model = self.model

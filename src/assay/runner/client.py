@@ -13,6 +13,7 @@ on its next request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
@@ -64,6 +65,7 @@ from assay.runner.protocol import (
     Step,
     Unload,
     rebuild_error,
+    split_frames,
 )
 
 # How long a runner may take to start and say hello (an interpreter and assay's imports).
@@ -145,6 +147,10 @@ class RunnerSpec:
     # Keep a runner started ahead for the next load of this engine (SPARES): for a server,
     # not for a command that loads one model and exits.
     spare: bool = False
+    # A server's event loop: it reads the runner's messages itself and hands a pushed
+    # stream's chunks to their requests there, so no other thread of the server wakes per
+    # token (on a busy CPU each wake preempts an engine thread). None: a reader thread.
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 class RunnerEngine:
@@ -457,10 +463,19 @@ class RunnerModel(LoadedModelBase):
         self._closing = False
         self._hung: str | None = None
         self.failure: ModelCrashedError | None = None
-        self._reader = threading.Thread(
-            target=self._read, name=f"assay-runner-{process.pid}", daemon=True
-        )
-        self._reader.start()
+        self._ended_event = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._loop_reading = threading.Event()  # set when the loop has stopped reading
+        self._buffer = bytearray()
+        if spec.loop is None:
+            self._reader = threading.Thread(
+                target=self._read, name=f"assay-runner-{process.pid}", daemon=True
+            )
+            self._reader.start()
+        else:
+            spec.loop.call_soon_threadsafe(
+                spec.loop.add_reader, channel.sock.fileno(), self._on_readable
+            )
 
     # -- what the LoadedModel protocol asks for
 
@@ -497,6 +512,11 @@ class RunnerModel(LoadedModelBase):
 
     def observe(self, observer: StepObserver) -> bool:
         self._step_observer = observer
+        if self.spec.loop is not None:
+            # Asked on the loop, which cannot wait for its own reading: a runner's model
+            # with slots decodes batches (the engines that do not, never run in one).
+            self._send(Observe(next(self._ids)))
+            return self.parallel > 1
         value = self._call(Observe)
         return bool(value)
 
@@ -518,7 +538,11 @@ class RunnerModel(LoadedModelBase):
         with contextlib.suppress(ChannelClosed):
             self._channel.send(Unload())
         _reap(self._process)
-        self._reader.join(UNLOAD_TIMEOUT_S)
+        if self._reader is not None:
+            self._reader.join(UNLOAD_TIMEOUT_S)
+        elif not self._loop_reading.wait(5.0):  # the loop is gone: leave the socket to it
+            self._stderr.join()
+            return
         self._channel.close()
         self._stderr.join()
         _kept_stack(self._crash_log)  # an orderly exit leaves it empty, and it goes
@@ -600,7 +624,7 @@ class RunnerModel(LoadedModelBase):
         try:
             self._channel.send(message)
         except ChannelClosed:
-            self._reader.join(5.0)  # the reader sees the end and names the cause
+            self._ended_event.wait(5.0)  # the reader sees the end and names the cause
             if self.failure is not None:
                 raise self.failure from None
             raise EngineError(f"the runner for {self.spec.label} is gone") from None
@@ -615,16 +639,40 @@ class RunnerModel(LoadedModelBase):
                 message = self._channel.receive()
             except (ChannelClosed, ValueError, OSError):
                 break
-            if isinstance(message, Step):
-                observer = self._step_observer
-                if observer is not None:
-                    observer(message.active, message.tokens)
-                continue
-            with self._lock:  # held while it puts: a hand-over keeps the order
-                inbox = self._waiting.get(getattr(message, "rid", -1))
-                if inbox is not None:
-                    inbox.put(message)
+            self._route(message)
         self._ended()
+
+    def _on_readable(self) -> None:
+        """On the server's loop: the runner's socket has data (or its end closed)."""
+        loop = self.spec.loop
+        assert loop is not None
+        try:
+            data = self._channel.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(self._channel.sock.fileno())
+            self._loop_reading.set()
+            threading.Thread(target=self._ended, daemon=True).start()  # it waits for exit
+            return
+        self._buffer += data
+        for message in split_frames(self._buffer):
+            self._route(message)
+
+    def _route(self, message: Any) -> None:
+        if isinstance(message, Step | ChunkOut) and message.steps:
+            observer = self._step_observer
+            if observer is not None:
+                for active, tokens in message.steps:
+                    observer(active, tokens)
+        if isinstance(message, Step):
+            return
+        with self._lock:  # held while it puts: a hand-over keeps the order
+            inbox = self._waiting.get(getattr(message, "rid", -1))
+            if inbox is not None:
+                inbox.put(message)
 
     def _hand_over(self, rid: int, inbox: queue.SimpleQueue[Any], pusher: _Pusher) -> None:
         """From now on the reader gives rid's messages to pusher, the ones that wait first."""
@@ -652,6 +700,12 @@ class RunnerModel(LoadedModelBase):
             self._process.kill()  # it closed the channel but will not exit
             self._process.wait()
         self._stderr.join()
+        try:
+            self._report_end()
+        finally:
+            self._ended_event.set()
+
+    def _report_end(self) -> None:
         with self._lock:
             if self._closing and self._hung is None:
                 return

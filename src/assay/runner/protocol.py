@@ -156,6 +156,9 @@ class ChunkOut:
     chunk: Chunk
     # Only on a final chunk: the thread count the model uses now (adaptive models).
     threads: str | None = None
+    # The batch steps (active, tokens) since the last message (Observe): they ride with a
+    # chunk rather than wake the parent a second time per token.
+    steps: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,8 +178,9 @@ class Failed:
 
 @dataclass(frozen=True)
 class Step:
-    active: int
-    tokens: int
+    """Batch steps (active, tokens) that no chunk carried (Observe)."""
+
+    steps: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,21 @@ def error_kind(exc: AssayError) -> str:
 
 def rebuild_error(kind: str, message: str) -> AssayError:
     return _ERRORS.get(kind, EngineError)(message)
+
+
+def split_frames(buffer: bytearray) -> list[Message_]:
+    """The whole frames at the start of buffer, removed from it (the rest waits for more)."""
+    messages: list[Message_] = []
+    offset = 0
+    while len(buffer) - offset >= _LENGTH.size:
+        (length,) = _LENGTH.unpack_from(buffer, offset)
+        end = offset + _LENGTH.size + length
+        if len(buffer) < end:
+            break
+        messages.append(pickle.loads(buffer[offset + _LENGTH.size : end]))
+        offset = end
+    del buffer[:offset]
+    return messages
 
 
 class ChannelClosed(Exception):

@@ -107,7 +107,7 @@ class ModelManager:
     async def _load(self, resolved: Resolved) -> ModelWorker:
         path = await asyncio.to_thread(self.registry.path, resolved)
         options = self._load_options()
-        engine = self.registry.engine(resolved, spare=True)
+        engine = self.registry.engine(resolved, spare=True, loop=asyncio.get_running_loop())
         await self._make_room()
 
         async def footprint(options: LoadOptions) -> int:

@@ -50,6 +50,8 @@ class Job:
             if self.first_token_ns is None:
                 self.first_token_ns = now
             self.last_token_ns = now
+        # Always through the loop's queue of callbacks, even from the loop itself (a runner's
+        # chunk read there): a stream handed over from another thread keeps its order.
         self.loop.call_soon_threadsafe(self._out.put_nowait, item)
 
     async def chunks(self) -> AsyncGenerator[Chunk, None]:
