@@ -38,19 +38,23 @@ from assay.registry import ModelRegistry
 LEVELS = [1, 2, 4, 8]
 
 
-def servers(args: argparse.Namespace, gguf: Path) -> dict[str, list[str]]:
+def servers(args: argparse.Namespace, gguf: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Each server's command line and the environment variables it adds."""
     common = ["--threads", str(args.threads), "--ctx", str(args.ctx), "--preload"]
     assay = [sys.executable, "-m", "assay", "serve", "--models", args.model, *common]
+    batched = [*assay, "--parallel", str(args.slots)]
     configs = {
-        "assay --parallel 1": [*assay, "--parallel", "1"],
-        f"assay --parallel {args.slots}": [*assay, "--parallel", str(args.slots)],
+        "assay --parallel 1": ([*assay, "--parallel", "1"], {}),
+        f"assay --parallel {args.slots}": (batched, {}),
+        # The model in the server's own process, as before runners (ASSAY_RUNNERS=0).
+        f"assay --parallel {args.slots}, no runner": (batched, {"ASSAY_RUNNERS": "0"}),
     }
     if args.llama_server:
-        configs[f"llama-server --parallel {args.slots}"] = [
+        configs[f"llama-server --parallel {args.slots}"] = ([
             str(args.llama_server), "-m", str(gguf), "--host", "127.0.0.1",
             "-t", str(args.threads), "-tb", str(args.threads), "--parallel", str(args.slots),
             "-c", str(args.ctx * args.slots), "--kv-unified", "--no-webui",
-        ]  # fmt: skip
+        ], {})  # fmt: skip
     return configs
 
 
@@ -95,9 +99,9 @@ def main() -> None:
     }
     work = Path(tempfile.mkdtemp(prefix="assay-batching-"))
     for round_ in range(args.rounds):
-        for name, command in configs.items():
+        for name, (command, env) in configs.items():
             port = free_port()
-            with server_process([*command, "--port", str(port)], port) as url:
+            with server_process([*command, "--port", str(port)], port, env=env) as url:
                 levels = run_bench(url, args.model, args, work / f"{round_}-{len(results)}-{port}")
             for n in LEVELS:
                 results[name][n].append(levels[n])

@@ -8,8 +8,10 @@ child, note_running does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 from pathlib import Path
 
 SUPERVISED_ENV = "ASSAY_SUPERVISED"
@@ -26,6 +28,11 @@ def note_running(**fields: str) -> None:
     path = crash_context_path()
     if path is None:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(fields))
-    os.replace(tmp, path)
+    # A name of its own per thread: a server's workers note what they run at the same time.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(json.dumps(fields))
+        os.replace(tmp, path)
+    except OSError:  # a note for a crash report must never fail the work it describes
+        with contextlib.suppress(OSError):
+            tmp.unlink()

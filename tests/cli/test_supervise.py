@@ -73,6 +73,11 @@ def test_an_illegal_instruction_fails_one_model_and_the_bench_goes_on(
     assert models["illegal"]["status"] == "failed"
     assert models["illegal"]["error"] == "engine crashed: SIGILL (illegal instruction)"
     assert models["plain"]["status"] == "ok"
+    # The model's own memory: its runner's, not this process's with earlier models' leftovers.
+    assert models["plain"]["memory"]["source"].startswith("runner process (pid ")
+    assert assay(crashy, "report", str(run), "--format", "md").returncode == 0
+    markdown = (run / "benchmark_report.md").read_text()
+    assert "Memory (peak RSS): sampled from runner process and its children" in markdown
     progress = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
     started = [e["model"] for e in progress if e["type"] == "model_start"]
     assert started == ["illegal", "plain"], "the run went on in the same process"

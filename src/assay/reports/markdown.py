@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from assay.bench.probes import Environment
 from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells
 from assay.reports.model import ModelReport, Report
@@ -109,6 +111,12 @@ def _threads(model: ModelReport) -> str:
     return str(model.threads)
 
 
+def _memory_of(source: str) -> str:
+    """'runner process (pid 4242) and its children, every 100 ms' without the pid, which
+    differs per model."""
+    return re.sub(r" \(pid \d+\)", "", source)
+
+
 def _environment(report: Report) -> list[str]:
     env = report.environment
     gpus = ", ".join(g.name for g in env.gpus) or "none"
@@ -124,6 +132,9 @@ def _environment(report: Report) -> list[str]:
     threads = sorted({_threads(r) for r in report.models if r.threads})
     if threads:
         lines.append(f"- Inference threads: {', '.join(threads)}")
+    sources = sorted({_memory_of(r.memory_source) for r in report.models if r.memory_source})
+    if sources:
+        lines.append(f"- Memory (peak RSS): sampled from {', '.join(sources)}")
     loads = [
         f"{r.model} {r.load_average[0][0]:.2f} → {r.load_average[1][0]:.2f}"
         for r in report.models

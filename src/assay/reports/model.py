@@ -75,6 +75,8 @@ class ModelReport(BaseModel):
     disk_bytes: int | None
     peak_rss_bytes: int | None
     steady_rss_bytes: int | None
+    # Whose memory that is: "runner process (pid N) and its children, every 100 ms", ...
+    memory_source: str | None = None
     gpu_used_bytes: int | None
     headline_level: str | None
     levels: list[LevelSummary]
@@ -215,6 +217,7 @@ def _model_report(
         disk_bytes=info.disk_bytes or _catalog_size(summary.model, catalog),
         peak_rss_bytes=memory.peak_rss_bytes,
         steady_rss_bytes=memory.steady_rss_bytes,
+        memory_source=memory.source if memory.samples else None,
         gpu_used_bytes=memory.gpu_used_bytes,
         headline_level=headline,
         levels=summary.levels,

@@ -351,8 +351,8 @@ class _Stream(Iterator[Chunk]):
             raise StopIteration
         try:
             item = self._model._next(self._inbox)
-        except BaseException:
-            self._finish()
+        except BaseException:  # Ctrl-C, a hang: the runner stops generating too
+            self.close()
             raise
         chunk = self._chunk(item)
         if isinstance(chunk, AssayError):

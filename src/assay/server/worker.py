@@ -146,8 +146,8 @@ class ModelWorker:
                 self._active += 1
                 self._metrics.queue_depth.labels(self.name).set(self._waiting)
             self._metrics.active.labels(self.name).inc()
-            note_running(command="serve", model=self.name)  # named if the engine crashes
             try:
+                note_running(command="serve", model=self.name)  # named if the engine crashes
                 with self._compute or contextlib.nullcontext():
                     self._execute(job)
             finally:
