@@ -4,8 +4,8 @@ Three ways to load, taking turns in each round (order rotated), medians of the r
 - in this process, the engine's modules already imported: the load itself;
 - a fresh runner: an interpreter, assay's and the engine's imports, then the same load
   (what `assay run` and a bench pay);
-- a spare runner, started ahead with the engine imported (what `assay serve` does after
-  its start and after each load).
+- a spare runner, started ahead with the engine imported (what `assay serve` does when it
+  starts and after it unloads a model).
 The time is from the call to a model ready to generate. Goal: a runner's cold start <= 0.5 s
 over the load itself.
 
@@ -52,12 +52,7 @@ def main() -> None:
         def load() -> float:
             SPARES.clear()
             if spare:
-                SPARES.refill(runners.engine(resolved).name)
-                deadline = time.monotonic() + 30
-                while not SPARES.pids():  # started, then given time to import
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
-                time.sleep(1.5)
+                SPARES.warm({runners.engine(resolved).name})  # started, its imports done
             engine = runners.engine(resolved)
             path = runners.path(resolved)
             started = time.perf_counter()

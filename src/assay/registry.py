@@ -62,16 +62,10 @@ class ModelRegistry:
         touch_last_used(cache_dir_for(self.settings, resolved.entry, resolved.variant))
         return LoadedEntry(resolved, model)
 
-    def engine(
-        self,
-        resolved: Resolved,
-        spare: bool = False,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> Engine:
+    def engine(self, resolved: Resolved, loop: asyncio.AbstractEventLoop | None = None) -> Engine:
         """The engine that loads this model: in a runner process of its own unless
-        `settings.runners` is off. For a server: `spare` keeps a runner started ahead for
-        the next load of the same engine, and `loop` reads the runner's messages on the
-        server's event loop (see RunnerSpec)."""
+        `settings.runners` is off. A server passes its event loop, which then reads the
+        runner's messages itself (see RunnerSpec)."""
         variant, source = resolved.variant, resolved.variant.location
         context = EngineContext(data_dir=self.settings.home, count_tokens=self.count_tokens)
         if isinstance(source, AdapterSource):
@@ -89,7 +83,6 @@ class ModelRegistry:
                 label=resolved.name,
                 counter_model=self._counter_model(),
                 stall_s=self.settings.runner_stall_s,
-                spare=spare,
                 loop=loop,
             )
             return RunnerEngine(spec)

@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from assay.engines.base import (
     CancelToken,
@@ -144,9 +145,6 @@ class RunnerSpec:
     label: str
     counter_model: Path | None = None
     stall_s: float = DEFAULT_STALL_S
-    # Keep a runner started ahead for the next load of this engine (SPARES): for a server,
-    # not for a command that loads one model and exits.
-    spare: bool = False
     # A server's event loop: it reads the runner's messages itself and hands a pushed
     # stream's chunks to their requests there, so no other thread of the server wakes per
     # token (on a busy CPU each wake preempts an engine thread). None: a reader thread.
@@ -174,7 +172,6 @@ class _Spawned:
 
     process: subprocess.Popen[bytes]
     channel: Channel
-    stderr: _StderrTail
     crash_log: Path
     started: float
     environment: int  # a hash of the environment it was started with
@@ -182,7 +179,6 @@ class _Spawned:
     def discard(self) -> None:
         self.channel.close()  # it reads end-of-file and exits
         _reap(self.process)
-        self.stderr.join()
         _kept_stack(self.crash_log)
 
 
@@ -203,20 +199,20 @@ def _spawn(warm: str | None = None) -> _Spawned:
         process = subprocess.Popen(
             command,
             pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,  # stderr is ours: an engine's or an adapter's own log
             env={**os.environ, PARENT_ENV: str(os.getpid())},
         )
     finally:
         theirs.close()
-    stderr = _StderrTail(process.stderr)
-    return _Spawned(process, Channel(ours), stderr, Path(name), started, _environment())
+    return _Spawned(process, Channel(ours), Path(name), started, _environment())
 
 
 class _Spares:
-    """One runner started ahead for each engine loaded here before, its interpreter up and
-    the engine's modules imported: the next load of that engine skips those ~0.5 s. A spare
-    started with other environment variables than the load's is not used."""
+    """Runners started ahead, one per engine, their interpreter up and the engine's modules
+    imported: a load of that engine takes one and skips those ~0.35 s. A server starts them
+    when it starts (and waits for them, so that their imports do not compete with its first
+    requests) and again when it unloads a model. A spare started with other environment
+    variables than the load's is not used."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -239,6 +235,21 @@ class _Spares:
             if engine in self._ready:
                 return
         threading.Thread(target=self._start, args=(engine,), daemon=True).start()
+
+    def warm(self, engines: set[str], timeout: float = 10.0) -> None:
+        """Start a spare for each engine that has none, and wait until each is ready (its
+        imports done) or the time is up."""
+        for engine in engines:
+            with self._lock:
+                if engine in self._ready:
+                    continue
+            self._start(engine)
+        with self._lock:
+            waiting = [self._ready[e].channel.sock for e in engines if e in self._ready]
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            ready, _, _ = select.select(waiting, [], [], deadline - time.monotonic())
+            waiting = [sock for sock in waiting if sock not in ready]  # its hello is there
 
     def _start(self, engine: str) -> None:
         spare = _spawn(warm=engine)
@@ -267,8 +278,6 @@ def start_runner(spec: RunnerSpec, path: Path, options: LoadOptions) -> RunnerMo
     model; a load that fails (or a runner that dies while loading) is an AssayError, and
     leaves no process behind."""
     runner = SPARES.take(spec.engine) or _spawn()
-    if spec.spare:
-        SPARES.refill(spec.engine)
     channel, process, crash_log = runner.channel, runner.process, runner.crash_log
     context = replace(spec.context, count_tokens=whitespace_tokens)
     load = Load(spec.engine, context, path, options, spec.counter_model, tuple(sys.path))
@@ -293,7 +302,7 @@ def start_runner(spec: RunnerSpec, path: Path, options: LoadOptions) -> RunnerMo
         raise rebuild_error(answer.kind, answer.message)
     assert isinstance(answer, Loaded)
     spawn_s = time.perf_counter() - runner.started - answer.info.load_seconds
-    return RunnerModel(spec, process, channel, answer, runner.stderr, spawn_s, crash_log)
+    return RunnerModel(spec, process, channel, answer, spawn_s, crash_log)
 
 
 def _reap(process: subprocess.Popen[bytes], timeout: float = UNLOAD_TIMEOUT_S) -> None:
@@ -302,25 +311,6 @@ def _reap(process: subprocess.Popen[bytes], timeout: float = UNLOAD_TIMEOUT_S) -
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-class _StderrTail:
-    """Passes the runner's stderr (an engine's or an adapter's own log) on to ours."""
-
-    def __init__(self, stream: IO[bytes] | None) -> None:
-        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _run(self, stream: IO[bytes] | None) -> None:
-        if stream is None:
-            return
-        with stream:
-            for raw in stream:
-                with contextlib.suppress(Exception):
-                    sys.stderr.write(raw.decode("utf-8", "replace"))
-
-    def join(self, timeout: float = 2.0) -> None:
-        self._thread.join(timeout)
 
 
 class _Threads:
@@ -434,7 +424,6 @@ class RunnerModel(LoadedModelBase):
         process: subprocess.Popen[bytes],
         channel: Channel,
         loaded: Loaded,
-        stderr: _StderrTail,
         spawn_seconds: float,
         crash_log: Path,
     ) -> None:
@@ -453,7 +442,6 @@ class RunnerModel(LoadedModelBase):
         self._threads = _Threads(loaded.threads) if loaded.threads is not None else None
         self._process = process
         self._channel = channel
-        self._stderr = stderr
         self._crash_log = crash_log
         self._ids = itertools.count(1)
         self._lock = threading.RLock()  # a pushed stream's delivery runs under it
@@ -465,7 +453,7 @@ class RunnerModel(LoadedModelBase):
         self.failure: ModelCrashedError | None = None
         self._ended_event = threading.Event()
         self._reader: threading.Thread | None = None
-        self._loop_reading = threading.Event()  # set when the loop has stopped reading
+        self._loop_stopped = threading.Event()  # set when the loop has stopped reading
         self._buffer = bytearray()
         if spec.loop is None:
             self._reader = threading.Thread(
@@ -540,11 +528,9 @@ class RunnerModel(LoadedModelBase):
         _reap(self._process)
         if self._reader is not None:
             self._reader.join(UNLOAD_TIMEOUT_S)
-        elif not self._loop_reading.wait(5.0):  # the loop is gone: leave the socket to it
-            self._stderr.join()
+        elif not self._loop_stopped.wait(5.0):  # the loop is gone: leave the socket to it
             return
         self._channel.close()
-        self._stderr.join()
         _kept_stack(self._crash_log)  # an orderly exit leaves it empty, and it goes
 
     def kill(self) -> None:
@@ -654,7 +640,7 @@ class RunnerModel(LoadedModelBase):
             data = b""
         if not data:
             loop.remove_reader(self._channel.sock.fileno())
-            self._loop_reading.set()
+            self._loop_stopped.set()
             threading.Thread(target=self._ended, daemon=True).start()  # it waits for exit
             return
         self._buffer += data
@@ -699,7 +685,6 @@ class RunnerModel(LoadedModelBase):
         except subprocess.TimeoutExpired:
             self._process.kill()  # it closed the channel but will not exit
             self._process.wait()
-        self._stderr.join()
         try:
             self._report_end()
         finally:

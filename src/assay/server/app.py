@@ -63,7 +63,7 @@ def create_app(
         if settings.preload:
             for name in settings.models:
                 await manager.worker(name)
-        manager.warm_spares()
+        await manager.warm_spares()
         reaper = asyncio.create_task(_unload_idle_forever(manager, settings.ttl))
         yield
         reaper.cancel()

@@ -107,7 +107,7 @@ class ModelManager:
     async def _load(self, resolved: Resolved) -> ModelWorker:
         path = await asyncio.to_thread(self.registry.path, resolved)
         options = self._load_options()
-        engine = self.registry.engine(resolved, spare=True, loop=asyncio.get_running_loop())
+        engine = self.registry.engine(resolved, loop=asyncio.get_running_loop())
         await self._make_room()
 
         async def footprint(options: LoadOptions) -> int:
@@ -149,6 +149,7 @@ class ModelManager:
             self._metrics,
             self._compute if model.parallel == 1 else None,
             options,
+            resolved.variant.engine,
         )
         self._workers[resolved.name] = worker
         self._observe_batches(resolved.name, model)
@@ -162,17 +163,17 @@ class ModelManager:
         self._metrics.load_seconds.labels(resolved.name).set(model.info.load_seconds)
         return worker
 
-    def warm_spares(self) -> None:
+    async def warm_spares(self) -> None:
         """Start a runner ahead for each engine of the served models (llama.cpp when any
-        cached model may be asked for), so that the first load skips the process start."""
+        cached model may be asked for), so that the first load skips the process start;
+        the server starts serving once they are ready (a second or so)."""
         if not self.registry.settings.runners:
             return
         engines = set() if self.settings.models else {"llamacpp"}
         for name in self.settings.models:
             with contextlib.suppress(AssayError, APIError):
                 engines.add(self.resolve(name).variant.engine)
-        for engine in sorted(engines - {"remote"}):
-            SPARES.refill(engine)
+        await asyncio.to_thread(SPARES.warm, engines - {"remote"})
 
     def _load_options(self) -> LoadOptions:
         options = self.registry.load_options(
@@ -234,6 +235,14 @@ class ModelManager:
         self._metrics.unloads.labels(worker.name, reason).inc()
         self._remember_footprint(worker)
         await asyncio.to_thread(worker.close)
+        if reason != "shutdown":
+            self._refill_spare(worker)
+
+    def _refill_spare(self, worker: ModelWorker) -> None:
+        """A runner ahead for the next load of this engine, started now that the model's
+        cores are free (not after a load, where it would compete with the first requests)."""
+        if worker.model.pid is not None and worker.engine:
+            SPARES.refill(worker.engine)
 
     def _remember_footprint(self, worker: ModelWorker) -> None:
         pid = worker.model.pid
@@ -255,6 +264,7 @@ class ModelManager:
                 gauge.remove(worker.name)
         # Its threads end as their jobs fail; nothing to wait for on the event loop.
         threading.Thread(target=worker.close, name="assay-close-crashed", daemon=True).start()
+        self._refill_spare(worker)
 
     def refresh_usage(self) -> None:
         """Set the memory and CPU gauges from each runner process (before /metrics)."""

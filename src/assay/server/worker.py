@@ -79,9 +79,11 @@ class ModelWorker:
         metrics: ServerMetrics,
         compute: threading.Semaphore | None = None,
         options: LoadOptions | None = None,
+        engine: str = "",
     ) -> None:
         self.name = name
         self.options = options or LoadOptions()  # how the model was loaded
+        self.engine = engine  # the catalog's name of its engine ("": not known)
         # Set (from the runner's reader thread) when the process holding the model dies.
         self.failure: ModelCrashedError | None = None
         model.on_crash(self._on_crash)
