@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
+_UNITS_S = {"ms": 1e-3, "s": 1.0, "": 1.0}
+
+
+def parse_seconds(text: str) -> float:
+    """Seconds from '2s', '500ms' or '1.5'; a ValueError naming the text otherwise."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*(ms|s|)\s*", text.lower())
+    if not match:
+        raise ValueError(f"bad duration '{text}'; write e.g. 2s or 500ms")
+    try:
+        return float(match.group(1)) * _UNITS_S[match.group(2)]
+    except ValueError:
+        raise ValueError(f"bad duration '{text}'; write e.g. 2s or 500ms") from None
+
 
 def format_bytes(size: int | None) -> str:
     if size is None:

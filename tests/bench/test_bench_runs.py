@@ -295,3 +295,34 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = bench("--concurrency", "1,x", "--out", str(tmp_path))
     assert result.returncode == 2 and "--concurrency" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_slos_give_each_level_its_share_met_and_its_goodput(tmp_path: Path) -> None:
+    """The mock answers its first token after 30 ms and each next one 2 ms later: objectives
+    it meets count every request; a TTFT objective under 30 ms counts none."""
+    with mock_server("--ttft-ms", "30", "--itl-ms", "2", "--output-tokens", "12") as url:
+        common = ["--endpoint", url, "--models", "mock", "--concurrency", "1,4"]
+        common += ["--requests", "8", "--warmup", "0", "--max-tokens", "12"]
+        met = bench(*common, "--slo", "ttft=300ms,itl=50ms,e2e=5s", "--out", str(tmp_path / "a"))
+        missed = bench(*common, "--slo", "ttft=10ms", "--out", str(tmp_path / "b"))
+        bad = bench(*common, "--slo", "ttft=fast", "--out", str(tmp_path / "c"))
+    assert met.returncode == 0 and missed.returncode == 0, met.stderr + missed.stderr
+    for level in levels(run_dir(tmp_path / "a")).values():
+        assert level["slo_met_rate"] == 1.0
+        assert level["goodput"] == pytest.approx(level["request_throughput"])
+    for level in levels(run_dir(tmp_path / "b")).values():
+        assert level["slo_met_rate"] == 0.0 and level["goodput"] == 0.0
+    spec = json.loads((run_dir(tmp_path / "a") / "run.json").read_text())["spec"]
+    assert spec["slo"] == {"ttft_s": 0.3, "tpot_s": 0.05, "e2e_s": 5.0}
+    report = subprocess.run(
+        [*ASSAY, "report", str(run_dir(tmp_path / "a")), "--format", "md"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert report.returncode == 0, report.stderr
+    markdown = (run_dir(tmp_path / "a") / "benchmark_report.md").read_text()
+    assert "|SLO met|Goodput req/s|" in markdown and "|100%|" in markdown
+    assert "TTFT <= 300 ms, TPOT <= 50 ms, E2E <= 5000 ms" in markdown
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --slo: bad duration 'fast'")
+    assert "Traceback" not in bad.stderr

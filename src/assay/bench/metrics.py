@@ -73,6 +73,25 @@ def itl(r: RequestRecord) -> list[float]:
     return gaps
 
 
+def meets(
+    r: RequestRecord, ttft_s: float | None, tpot_s: float | None, e2e_s: float | None
+) -> bool:
+    """Whether a request met every objective given (goodput). A failed request meets none;
+    a request without the figure an objective needs (no token; one token, so no TPOT) does
+    not meet it, except TPOT for a one-token answer, which has no time per token to miss."""
+    if not r.ok:
+        return False
+    if ttft_s is not None and ((first := ttft(r)) is None or first > ttft_s):
+        return False
+    if tpot_s is not None:
+        per_token = tpot(r)
+        if per_token is None and (r.completion_tokens or 0) >= 2:
+            return False
+        if per_token is not None and per_token > tpot_s:
+            return False
+    return e2e_s is None or e2e(r) <= e2e_s
+
+
 def tpot(r: RequestRecord) -> float | None:
     """Time per output token after the first: (E2E - TTFT) / (completion tokens - 1)."""
     first = ttft(r)

@@ -8,9 +8,54 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from assay.bench.prompts import Prompt
+from assay.units import parse_seconds
 
 LevelKind = Literal["warmup", "sequential", "concurrency", "rate"]
 Device = Literal["auto", "cpu", "gpu"]
+
+
+class Slo(BaseModel):
+    """Service-level objectives: a request that meets every one given counts toward goodput.
+
+    `ttft_s`: from sending to the first content token; `tpot_s`: the request's time per
+    output token after the first, (E2E - TTFT) / (tokens - 1), what vLLM's `--goodput tpot`
+    and AIPerf's per-request inter-token latency hold; `e2e_s`: from sending to the end."""
+
+    ttft_s: float | None = Field(default=None, gt=0)
+    tpot_s: float | None = Field(default=None, gt=0)
+    e2e_s: float | None = Field(default=None, gt=0)
+
+    def describe(self) -> str:
+        parts = [
+            f"{name} <= {value * 1000:g} ms"
+            for name, value in (("TTFT", self.ttft_s), ("TPOT", self.tpot_s), ("E2E", self.e2e_s))
+            if value is not None
+        ]
+        return ", ".join(parts)
+
+
+_SLO_KEYS = {"ttft": "ttft_s", "tpot": "tpot_s", "itl": "tpot_s", "e2e": "e2e_s", "e2el": "e2e_s"}
+
+
+def parse_slo(text: str) -> Slo:
+    """`ttft=300ms,itl=50ms,e2e=5s` (any subset; `itl` and `tpot` are one objective, the
+    request's time per output token); a ValueError naming what is wrong."""
+    fields: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        name = _SLO_KEYS.get(key.strip().lower())
+        if not sep or name is None:
+            raise ValueError(
+                f"bad objective '{part}'; write e.g. ttft=300ms,itl=50ms,e2e=5s "
+                "(keys: ttft, itl or tpot, e2e)"
+            )
+        seconds = parse_seconds(value)
+        if seconds <= 0:
+            raise ValueError(f"objective '{part}' must be above zero")
+        fields[name] = seconds
+    if not fields:
+        raise ValueError("no objective given; write e.g. ttft=300ms,itl=50ms,e2e=5s")
+    return Slo(**fields)
 
 
 class BenchSpec(BaseModel):
@@ -37,6 +82,8 @@ class BenchSpec(BaseModel):
     # A JSON schema every answer must match, sent with each request (response_format; a
     # grammar in-process); each record says whether its answer parsed and validated.
     json_schema: dict[str, Any] | None = None
+    # Objectives a request must meet to count toward goodput (per level, in the summary).
+    slo: Slo | None = None
 
     def run_names(self) -> list[str]:
         """What each model is called in this run: the model, or model@device."""

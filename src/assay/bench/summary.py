@@ -12,7 +12,7 @@ from assay.bench.events import ClientEvent, ModelEvent, ModelRunInfo, ProgressEv
 from assay.bench.probes import MemoryReport
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir
-from assay.bench.spec import plan
+from assay.bench.spec import Slo, plan
 
 SUMMARY_VERSION = 2
 
@@ -39,6 +39,10 @@ class LevelSummary(BaseModel):
     first_error: str | None
     # With a json_schema: the share of answered requests whose answer matched it.
     schema_valid_rate: float | None = None
+    # With SLOs: the share of the level's requests (failed ones included) that met every
+    # objective, and those good requests per second of the level (goodput).
+    slo_met_rate: float | None = None
+    goodput: float | None = None
 
 
 # A model event's status, then "partial" (some requests failed), "failed" (all did) or "not
@@ -91,8 +95,13 @@ def summarize(run: RunDir) -> Summary:
     summaries = []
     for model in meta.spec.run_names():
         state = states.get(model)
+        slo = meta.spec.slo
         level_summaries = [
-            _level(name, levels[name].kind, levels[name].concurrency, levels[name].rate, recs)
+            _with_goodput(
+                _level(name, levels[name].kind, levels[name].concurrency, levels[name].rate, recs),
+                recs,
+                slo,
+            )
             for name, recs in by_model[model].items()
             if name in levels
         ]
@@ -155,6 +164,21 @@ def _level(
         ),
         first_error=errors[0].error if errors else None,
         schema_valid_rate=_schema_valid_rate(ok),
+    )
+
+
+def _with_goodput(
+    level: LevelSummary, records: list[RequestRecord], slo: Slo | None
+) -> LevelSummary:
+    if slo is None or not records:
+        return level
+    good = sum(1 for r in records if m.meets(r, slo.ttft_s, slo.tpot_s, slo.e2e_s))
+    duration = level.duration_s
+    return level.model_copy(
+        update={
+            "slo_met_rate": good / len(records),
+            "goodput": good / duration if duration > 0 else None,
+        }
     )
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from assay.api import BenchHooks
     from assay.bench.records import RequestRecord
     from assay.bench.runner import BenchRunner
-    from assay.bench.spec import Level
+    from assay.bench.spec import Level, Slo
     from assay.reports.model import Report
 
 DEFAULT_MODELS = "smollm2-135m,gemma3-270m"
@@ -35,6 +35,15 @@ DEFAULT_MODELS = "smollm2-135m,gemma3-270m"
 
 def _csv(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _slo(text: str) -> Slo:
+    from assay.bench.spec import parse_slo
+
+    try:
+        return parse_slo(text)
+    except ValueError as exc:
+        raise AssayError(f"--slo: {exc}") from None
 
 
 def _checked_schema(path: Path) -> dict[str, object]:
@@ -113,6 +122,13 @@ def bench(
             "match: sent with each request, and each answer checked against it."
         ),
     ] = None,
+    slo: Annotated[
+        str | None,
+        typer.Option(
+            help="Service-level objectives, e.g. ttft=300ms,itl=50ms,e2e=5s (any subset): each "
+            "level reports the share of requests meeting all of them and the goodput."
+        ),
+    ] = None,
 ) -> None:
     """Benchmark models in-process or at an OpenAI-compatible endpoint."""
     from assay import api
@@ -146,6 +162,7 @@ def bench(
             allow_prefix_cache=allow_prefix_cache,
             timeout_s=timeout,
             json_schema=_checked_schema(response_format) if response_format else None,
+            slo=_slo(slo) if slo else None,
         )
         api.check_models(spec, registry)  # bad input fails here, before the progress display starts
     progress, hooks, started = _progress(console)

@@ -49,6 +49,7 @@ def render_markdown(report: Report) -> str:
 def _levels(report: Report) -> list[str]:
     rows = []
     schema = any(lv.schema_valid_rate is not None for r in report.models for lv in r.levels)
+    slo = any(lv.slo_met_rate is not None for r in report.models for lv in r.levels)
     for r in report.models:
         for lv in r.levels:
             valid = lv.schema_valid_rate
@@ -64,6 +65,7 @@ def _levels(report: Report) -> list[str]:
                     millis(lv.itl_s.p50 if lv.itl_s else None),
                     seconds(lv.e2e_s.p95 if lv.e2e_s else None),
                     *([f"{valid:.0%}" if valid is not None else "-"] if schema else []),
+                    *(_goodput_cells(lv.slo_met_rate, lv.goodput) if slo else []),
                 ]
             )
     if not rows:
@@ -79,8 +81,20 @@ def _levels(report: Report) -> list[str]:
         "ITL p50",
         "E2E p95",
         *(["Schema valid"] if schema else []),
+        *(["SLO met", "Goodput req/s"] if slo else []),
     ]
-    return ["## Load levels", "", *_table(header, rows), ""]
+    notes = []
+    if slo and report.spec.slo:
+        notes = [
+            f"SLO met: the share of a level's requests (failed ones count as missed) with "
+            f"{report.spec.slo}; goodput: those requests per second of the level.",
+            "",
+        ]
+    return ["## Load levels", "", *_table(header, rows), "", *notes]
+
+
+def _goodput_cells(rate: float | None, goodput: float | None) -> list[str]:
+    return ["-" if rate is None else f"{rate:.0%}", number(goodput, 2)]
 
 
 def _energy(report: Report) -> list[str]:

@@ -118,11 +118,14 @@ class ReportSpec(BaseModel):
     concurrency: list[int]
     rate: float | None
     allow_prefix_cache: bool
+    # The objectives goodput counts against, in words ("TTFT <= 300 ms, E2E <= 5000 ms").
+    slo: str | None = None
 
     @classmethod
     def of(cls, spec: BenchSpec) -> ReportSpec:
-        fields = spec.model_dump(include=set(cls.model_fields) - {"prompts"})
-        return cls(**fields, prompts=len(spec.prompts))
+        fields = spec.model_dump(include=set(cls.model_fields) - {"prompts", "slo"})
+        slo = spec.slo.describe() if spec.slo is not None else None
+        return cls(**fields, prompts=len(spec.prompts), slo=slo)
 
 
 class Report(BaseModel):

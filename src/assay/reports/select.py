@@ -7,12 +7,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from assay import units
 from assay.errors import AssayError
 from assay.reports.charts import pareto_front
 from assay.reports.model import ModelReport, Report
 from assay.units import format_bytes
 
-_UNITS_S = {"ms": 1e-3, "s": 1.0, "": 1.0}
 _UNITS_B = {
     "b": 1,
     "kb": 1e3,
@@ -26,10 +26,10 @@ _UNITS_B = {
 
 
 def parse_seconds(text: str) -> float:
-    match = re.fullmatch(r"\s*([0-9.]+)\s*(ms|s|)\s*", text.lower())
-    if not match:
-        raise AssayError(f"bad duration '{text}'; write e.g. 2s or 500ms")
-    return float(match.group(1)) * _UNITS_S[match.group(2)]
+    try:
+        return units.parse_seconds(text)
+    except ValueError as exc:
+        raise AssayError(str(exc)) from None
 
 
 def parse_bytes(text: str) -> int:
