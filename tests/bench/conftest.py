@@ -56,4 +56,7 @@ def mock() -> Callable[..., object]:
     return mock_server
 
 
-from tests.server.conftest import server  # noqa: E402,F401 - the real assay server fixture
+from tests.server.conftest import (  # noqa: E402 - the assay server fixtures
+    fake_server,  # noqa: F401 - assay serve over fake models
+    server,  # noqa: F401 - the real assay server fixture
+)

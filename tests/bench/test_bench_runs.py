@@ -326,3 +326,29 @@ def test_slos_give_each_level_its_share_met_and_its_goodput(tmp_path: Path) -> N
     assert "TTFT <= 300 ms, TPOT <= 50 ms, E2E <= 5000 ms" in markdown
     assert bad.returncode == 2 and bad.stderr.startswith("error: --slo: bad duration 'fast'")
     assert "Traceback" not in bad.stderr
+
+
+def test_the_servers_metrics_are_scraped_beside_the_run(tmp_path: Path, fake_server) -> None:  # type: ignore[no-untyped-def]
+    """Against assay serve: its queue and running requests, read from /metrics every second
+    while the model ran; against a server without /metrics, no file and no failure."""
+    args = ["--models", "streamer", "--concurrency", "4", "--requests", "8", "--warmup", "0"]
+    args += ["--max-tokens", "150", "--out", str(tmp_path / "a")]  # 1.5 s a request
+    result = bench("--endpoint", fake_server.base_url, *args)
+    assert result.returncode == 0, result.stderr
+    run = run_dir(tmp_path / "a")
+    lines = (run / "server_metrics.jsonl").read_text().splitlines()
+    samples = [json.loads(line) for line in lines]
+    assert len(samples) >= 2 and all(s["model"] == "streamer" for s in samples)
+    assert max(s["running"] for s in samples) >= 2  # four streams at once, as the client saw
+    server = summary(run)["models"][0]["server"]
+    assert server["samples"] == len(samples) and server["peak_running"] >= 2
+    assert (
+        subprocess.run([*ASSAY, "report", str(run), "--format", "md"], timeout=120).returncode == 0
+    )
+    assert "## The server's side" in (run / "benchmark_report.md").read_text()
+    with mock_server("--ttft-ms", "1", "--itl-ms", "1") as url:
+        plain = bench("--endpoint", url, "--models", "mock", "--requests", "4", "--warmup", "0",
+                      "--concurrency", "2", "--out", str(tmp_path / "b"))  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    assert not (run_dir(tmp_path / "b") / "server_metrics.jsonl").exists()
+    assert summary(run_dir(tmp_path / "b"))["models"][0]["server"] is None

@@ -28,6 +28,7 @@ from assay.bench.events import (
 from assay.bench.probes import MemorySampler, fingerprint, listening_pid
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir, RunMeta, utc_now
+from assay.bench.server_metrics import Scraper
 from assay.bench.spec import BenchSpec, Level, model_of, plan
 from assay.bench.targets import (
     BenchRequest,
@@ -104,6 +105,17 @@ class BenchRunner:
         # Models whose engine crashed the process in an earlier attempt: not tried again.
         self._crashed = {e.model for e in progress if isinstance(e, ModelEvent) and e.crashed}
         self._send_lags_ms: list[float] = []
+        # Against an endpoint: its /metrics, scraped while each model runs.
+        self._scraper = (
+            Scraper(
+                spec.endpoint,
+                run.path,
+                self.clock,
+                {"Authorization": f"Bearer {api_key}"} if api_key else None,
+            )
+            if spec.endpoint
+            else None
+        )
 
     def clock(self) -> int:
         return time.perf_counter_ns() - self._zero
@@ -155,6 +167,8 @@ class BenchRunner:
             )
             return
         sampler = MemorySampler(info.pid, what=info.memory_of).start()
+        if self._scraper is not None:
+            self._scraper.start(model)
         status: ModelStatus = "ok"
         error: str | None = None
         try:
@@ -170,6 +184,8 @@ class BenchRunner:
             raise
         finally:
             memory = sampler.stop()
+            if self._scraper is not None:
+                await self._scraper.stop()
             await target.close()
             details = ModelRunInfo(**asdict(info), load_average=[load_start, _load()])
             event = ModelEvent(

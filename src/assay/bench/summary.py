@@ -12,6 +12,7 @@ from assay.bench.events import ClientEvent, ModelEvent, ModelRunInfo, ProgressEv
 from assay.bench.probes import MemoryReport
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir
+from assay.bench.server_metrics import ServerSample, ServerSide, read_samples, summarize_samples
 from assay.bench.spec import Slo, plan
 
 SUMMARY_VERSION = 2
@@ -57,6 +58,8 @@ class ModelSummary(BaseModel):
     info: ModelRunInfo = ModelRunInfo()
     memory: MemoryReport | None = None
     levels: list[LevelSummary] = []
+    # Against an endpoint with /metrics: what the server said while the model ran.
+    server: ServerSide | None = None
 
     @field_validator("memory", mode="before")
     @classmethod
@@ -92,6 +95,9 @@ def summarize(run: RunDir) -> Summary:
             by_model[record.model][record.level].append(record)
     progress = run.progress()
     states = {e.model: e for e in progress if isinstance(e, ModelEvent)}
+    scraped: dict[str, list[ServerSample]] = defaultdict(list)
+    for sample in read_samples(run.path):
+        scraped[sample.model].append(sample)
     summaries = []
     for model in meta.spec.run_names():
         state = states.get(model)
@@ -113,6 +119,7 @@ def summarize(run: RunDir) -> Summary:
                 info=state.info if state else ModelRunInfo(),
                 memory=state.memory if state else None,
                 levels=level_summaries,
+                server=summarize_samples(scraped[model]),
             )
         )
     return Summary(models=summaries, client=_client(progress, records))

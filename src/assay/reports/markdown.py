@@ -42,7 +42,7 @@ def render_markdown(report: Report) -> str:
     ]
     if report.highlights:
         out += ["## Highlights", "", *[f"- {h}" for h in report.highlights], ""]
-    out += _levels(report) + _energy(report) + _environment(report)
+    out += _levels(report) + _server(report) + _energy(report) + _environment(report)
     return "\n".join(out) + "\n"
 
 
@@ -91,6 +91,28 @@ def _levels(report: Report) -> list[str]:
             "",
         ]
     return ["## Load levels", "", *_table(header, rows), "", *notes]
+
+
+def _server(report: Report) -> list[str]:
+    rows = [
+        [
+            r.model,
+            str(r.server.samples),
+            number(r.server.peak_waiting, 0),
+            number(r.server.peak_running, 0),
+            "-" if r.server.peak_kv_cache_usage is None else f"{r.server.peak_kv_cache_usage:.0%}",
+        ]
+        for r in report.models
+        if r.server is not None
+    ]
+    if not rows:
+        return []
+    header = ["Model", "Scrapes", "Peak waiting", "Peak running", "Peak KV cache use"]
+    note = (
+        "The endpoint's own /metrics, read every second while each model ran "
+        "(server_metrics.jsonl): requests queued and running, and the KV cache's use."
+    )
+    return ["## The server's side", "", *_table(header, rows), "", note, ""]
 
 
 def _goodput_cells(rate: float | None, goodput: float | None) -> list[str]:

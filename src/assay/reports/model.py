@@ -16,6 +16,7 @@ from assay.bench import metrics as m
 from assay.bench.probes import Environment, MemoryReport
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import SUMMARY_FILE, RunDir, RunStatus
+from assay.bench.server_metrics import ServerSide
 from assay.bench.spec import BenchSpec, model_of
 from assay.bench.summary import (
     ClientSummary,
@@ -77,6 +78,8 @@ class ModelReport(BaseModel):
     steady_rss_bytes: int | None
     # Whose memory that is: "runner process (pid N) and its children, every 100 ms", ...
     memory_source: str | None = None
+    # Against an endpoint with /metrics: its peaks of waiting and running requests and KV use.
+    server: ServerSide | None = None
     gpu_used_bytes: int | None
     headline_level: str | None
     levels: list[LevelSummary]
@@ -221,6 +224,7 @@ def _model_report(
         peak_rss_bytes=memory.peak_rss_bytes,
         steady_rss_bytes=memory.steady_rss_bytes,
         memory_source=memory.source if memory.samples else None,
+        server=summary.server,
         gpu_used_bytes=memory.gpu_used_bytes,
         headline_level=headline,
         levels=summary.levels,
