@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import jsonschema
+import openai
 
 from assay.engines import LoadedModel, Message, SamplingParams, collect
 
@@ -31,3 +32,19 @@ def assert_schema_holds(model: LoadedModel) -> None:
         text, final = collect(model.chat(ask, params))
         assert final.finish_reason == "stop", text
         jsonschema.validate(json.loads(text), CAT_SCHEMA)
+
+
+def assert_served_schema_holds(client: openai.OpenAI, model: str) -> None:
+    """Through assay serve and the official client: a greedy answer under response_format
+    json_schema matches CAT_SCHEMA."""
+    reply = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Describe a cat as JSON."}],
+        temperature=0,
+        max_tokens=80,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "cat", "schema": CAT_SCHEMA},
+        },
+    )
+    jsonschema.validate(json.loads(reply.choices[0].message.content or ""), CAT_SCHEMA)

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import openai
 import pytest
@@ -22,7 +21,7 @@ from assay.engines import CancelToken, LoadedModel, LoadOptions, Message, Sampli
 from assay.engines.foundry import FoundryEngine
 from assay.errors import ContextOverflowError, EngineError, ModelFileError
 from assay.registry import ModelRegistry
-from tests.engines.structured import CAT_SCHEMA, assert_schema_holds
+from tests.engines.structured import assert_schema_holds, assert_served_schema_holds
 from tests.server.conftest import running_server
 
 pytestmark = pytest.mark.slow
@@ -257,14 +256,4 @@ def test_a_json_schema_holds_through_foundrys_guidance(foundry_registry: ModelRe
         foundry.close()
     with running_server(foundry_registry) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="none")
-        reply = client.chat.completions.create(
-            model="smol-foundry",
-            messages=[{"role": "user", "content": "Describe a cat as JSON."}],
-            temperature=0,
-            max_tokens=80,
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": "cat", "schema": CAT_SCHEMA},
-            },
-        )
-    jsonschema.validate(json.loads(reply.choices[0].message.content or ""), CAT_SCHEMA)
+        assert_served_schema_holds(client, "smol-foundry")

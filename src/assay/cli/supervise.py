@@ -13,14 +13,13 @@ sent them (kill), not when the terminal did: a terminal's Ctrl-C reaches the who
 foreground process group, the child included, so passing it on would send it twice. The
 child dies with its parent (PR_SET_PDEATHSIG), so `kill -9` of the parent leaves no orphan.
 
-Only the standard library, assay.crash_context and assay.doctor.smoke (itself stdlib only)
-here: this runs before the CLI is imported.
+Only the standard library and assay.crash_context (itself stdlib only) here: this runs
+before the CLI is imported.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import faulthandler
 import json
 import os
@@ -31,14 +30,20 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from assay.crash_context import CRASH_CONTEXT_ENV, SUPERVISED_ENV, crash_context_path
-from assay.doctor.smoke import signal_name
+from assay.crash_context import (
+    CRASH_CONTEXT_ENV,
+    ENGINE_FIX,
+    OOM_FIX,
+    SUPERVISED_ENV,
+    crash_context_path,
+    die_with_parent,
+    signal_name,
+)
 
 SUPERVISED_COMMANDS = {"bench", "run", "serve"}
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _WATCHED = (*_FORWARDED, signal.SIGCHLD)
 _SI_KERNEL = 0x80  # si_code of a signal the kernel sent: a terminal's Ctrl-C
-_PR_SET_PDEATHSIG = 1
 
 
 def wanted(argv: list[str]) -> bool:
@@ -55,11 +60,7 @@ def as_child() -> IO[str] | None:
     if not os.environ.get(SUPERVISED_ENV):
         return None
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
+    die_with_parent()
     context = crash_context_path()
     if context is None:
         return None
@@ -154,10 +155,7 @@ def _report_crash(number: int, note: dict[str, str], frame: str, log: Path | Non
     where = f"; native stack: {log}" if log else ""
     if frame:
         where += f" ({frame})"
-    if number == signal.SIGKILL:
-        fix = "it was killed: out of memory? (see dmesg); try a smaller model or --ctx"
-    else:
-        fix = "check the engine build with 'assay doctor' (fix: make engine)"
+    fix = OOM_FIX if number == signal.SIGKILL else ENGINE_FIX
     print(
         f"error: the engine crashed: {signal_name(-number)}{what}{where}; {fix}",
         file=sys.stderr,

@@ -9,12 +9,15 @@ line, instead of killing a benchmark ten minutes later.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from assay.crash_context import signal_name
+
+__all__ = ["SmokeResult", "run_smoke", "signal_name"]
 
 # Long enough that prompt processing takes the batched matrix kernels, not only the
 # one-token ones: the AMX crash came from the batched path.
@@ -26,17 +29,6 @@ class SmokeResult:
     ok: bool
     detail: str
     signal: str | None = None
-
-
-def signal_name(code: int) -> str:
-    """'SIGILL (illegal instruction)' for a return code of -4."""
-    number = -code
-    try:
-        sig = signal.Signals(number)
-    except ValueError:
-        return f"signal {number}"
-    description = signal.strsignal(sig) or ""
-    return f"{sig.name} ({description.lower()})" if description else sig.name
 
 
 def run_smoke(model: Path, threads: int = 2, timeout_s: float = 120) -> SmokeResult:

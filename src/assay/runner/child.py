@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import faulthandler
 import importlib
 import os
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from assay.crash_context import die_with_parent
 from assay.engines.base import CancelToken, LoadedModel
 from assay.engines.factories import engine_for
 from assay.errors import AssayError
@@ -52,16 +52,6 @@ from assay.runner.protocol import (
     Unload,
     error_kind,
 )
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def _counter(load: Load) -> Callable[[str], int]:
@@ -269,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crash-log", required=True)
     parser.add_argument("--warm", help="import this engine's modules before saying hello")
     args = parser.parse_args(argv)
-    _die_with_parent()
+    die_with_parent()
     # The parent's Ctrl-C is the parent's to handle: it unloads this runner in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A native crash leaves the stacks of every thread here; the parent names the file.

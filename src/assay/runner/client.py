@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from assay.crash_context import ENGINE_FIX, OOM_FIX, signal_name
 from assay.engines.base import (
     CancelToken,
     Chunk,
@@ -80,14 +81,7 @@ def describe_exit(returncode: int | None) -> str:
     """'SIGSEGV (segmentation fault)' for -11, 'exit code 1' for 1."""
     if returncode is None:
         return "it stopped answering"
-    if returncode < 0:
-        try:
-            sig = signal.Signals(-returncode)
-        except ValueError:
-            return f"signal {-returncode}"
-        text = (signal.strsignal(sig) or "").lower()
-        return f"{sig.name} ({text})" if text else sig.name
-    return f"exit code {returncode}"
+    return signal_name(returncode) if returncode < 0 else f"exit code {returncode}"
 
 
 _ENGINE_FAULTS = {signal.SIGILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGABRT}
@@ -109,9 +103,9 @@ def crash_error(
     if hung:
         fix = "the next request starts it afresh (raise ASSAY_RUNNER_STALL_S if it was working)"
     elif number == signal.SIGKILL:
-        fix = "it was killed: out of memory? (see dmesg); try a smaller model or --ctx"
+        fix = OOM_FIX
     elif number in _ENGINE_FAULTS:
-        fix = "check the engine build with 'assay doctor' (fix: make engine)"
+        fix = ENGINE_FIX
     else:
         fix = "the next request starts it afresh"
     how = "hung" if hung else "died"
