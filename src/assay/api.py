@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from assay.config import Settings
 from assay.errors import AssayError
 from assay.registry import ModelRegistry
@@ -40,24 +42,87 @@ def bench_spec(
     models: Sequence[str],
     *,
     prompts: Path | Sequence[str | dict[str, Any]] | None = None,
+    dataset: Path | None = None,
+    dataset_format: str = "auto",
     **options: Any,
 ) -> BenchSpec:
-    """A validated benchmark spec; options are BenchSpec's fields (rounds, max_tokens, …)."""
-    from assay.bench.prompts import default_prompts, load_prompts, parse_prompts
+    """A validated benchmark spec; options are BenchSpec's fields (rounds, max_tokens, …).
+
+    The prompts come from one source: `prompts` (a file or a list), a `dataset` file (JSONL,
+    ShareGPT or a trace), synthetic ones of `input_tokens` (a TokenDist or "MEAN,STDEV"), or
+    the workshop's four. `output_tokens` ("MEAN,STDEV") asks each for a held length."""
     from assay.bench.spec import BenchSpec
 
-    if prompts is None:
-        prompt_list = default_prompts()
-    elif isinstance(prompts, Path | str):
-        prompt_list = load_prompts(Path(prompts))
-    else:
-        prompt_list = parse_prompts(Path("<prompts>"), list(prompts))
     unknown = sorted(set(options) - set(BenchSpec.model_fields))
     if unknown:  # a misspelt option would otherwise run with its default, silently
         close = difflib.get_close_matches(unknown[0], list(BenchSpec.model_fields), n=1)
         hint = f"did you mean '{close[0]}'?" if close else "see help(assay.bench)"
         raise AssayError(f"unknown bench option '{unknown[0]}'; {hint}")
-    return BenchSpec(models=list(models), prompts=prompt_list, **options)
+    for name in ("input_tokens", "output_tokens"):
+        if isinstance(options.get(name), str):
+            options[name] = _token_dist(options[name], name)
+    prompt_list, described = _prompt_source(prompts, dataset, dataset_format, options)
+    if described is not None:
+        options["dataset"] = described
+    try:
+        return BenchSpec(models=list(models), prompts=prompt_list, **options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise AssayError(f"{field}: {message}" if field else message) from None
+
+
+def _token_dist(text: str, name: str) -> Any:
+    from assay.bench.workload import parse_token_dist
+
+    try:
+        return parse_token_dist(text, "--" + name.replace("_", "-"))
+    except ValueError as exc:
+        raise AssayError(str(exc)) from None
+
+
+def _prompt_source(
+    prompts: Path | Sequence[str | dict[str, Any]] | None,
+    dataset: Path | None,
+    dataset_format: str,
+    options: dict[str, Any],
+) -> tuple[list[Any], str | None]:
+    """The run's prompts and, for a dataset, what to call it in run.json."""
+    from assay.bench.datasets import DATASET_FORMATS, load_dataset
+    from assay.bench.prompts import default_prompts, load_prompts, parse_prompts
+    from assay.bench.workload import synthetic_prompts, with_output_lengths
+
+    synthetic = options.get("input_tokens")
+    given = [
+        n
+        for n, v in (("--prompts", prompts), ("--dataset", dataset), ("--input-tokens", synthetic))
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise AssayError(f"{' and '.join(given)} are two sources of prompts; give one")
+    seed = options.get("seed", 1234)
+    described = None
+    if dataset is not None:
+        if dataset_format not in DATASET_FORMATS:
+            raise AssayError(
+                f"--dataset-format takes {', '.join(DATASET_FORMATS)} (got '{dataset_format}')"
+            )
+        loaded = load_dataset(Path(dataset), dataset_format)  # type: ignore[arg-type]
+        prompt_list, described = loaded.prompts, loaded.describe(Path(dataset))
+        if loaded.is_trace and options.get("output_tokens") is not None:
+            raise AssayError("a trace gives each row's output length; drop --output-tokens")
+    elif synthetic is not None:
+        prompt_list = synthetic_prompts(synthetic, options.get("requests") or 16, seed)
+    elif prompts is None:
+        prompt_list = default_prompts()
+    elif isinstance(prompts, Path | str):
+        prompt_list = load_prompts(Path(prompts))
+    else:
+        prompt_list = parse_prompts(Path("<prompts>"), list(prompts))
+    if options.get("output_tokens") is not None:
+        prompt_list = with_output_lengths(prompt_list, options["output_tokens"], seed)
+    return prompt_list, described
 
 
 def bench(

@@ -66,6 +66,8 @@ class ModelRunInfo(BaseModel):
     memory_of: str | None = None
     # 1/5/15-minute load averages when the model started and when it ended.
     load_average: list[list[float]] | None = None
+    # Whose tokenizer measured synthetic prompts: "engine", "server" or "approximate (...)".
+    token_counter: str | None = None
 
 
 class ModelEvent(_Event):

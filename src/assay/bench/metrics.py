@@ -47,6 +47,38 @@ def stats(values: Iterable[float]) -> Stats | None:
     )
 
 
+class Interval(BaseModel):
+    """A mean across repeats with its 95% confidence interval (Student's t, n - 1 degrees of
+    freedom): each repeat is one sample, so the interval holds run-to-run variation."""
+
+    n: int
+    mean: float
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+# Student's t at 97.5% (two-sided 95%) for 1..30 degrees of freedom; beyond, 1.96.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+
+
+def mean_interval(values: Iterable[float | None]) -> Interval | None:
+    """The mean of the values (None ones left out) and its 95% interval; None under two."""
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    if data.size < 2:
+        return None
+    mean = float(data.mean())
+    dof = data.size - 1
+    t = _T975[dof - 1] if dof <= len(_T975) else 1.96
+    half = t * float(data.std(ddof=1)) / float(np.sqrt(data.size))
+    return Interval(n=int(data.size), mean=mean, low=mean - half, high=mean + half)
+
+
 def ttft(r: RequestRecord) -> float | None:
     """Seconds from sending to the first content token (a role-only chunk is not a token)."""
     if r.first_token_ns is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -62,7 +62,23 @@ class Expect(BaseModel):
         )
 
 
+class Turn(BaseModel):
+    """A message before the prompt in a dataset's conversation (sent as it is)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
 class Prompt(BaseModel):
+    """One prompt of a run. Besides the text, a dataset or a synthetic workload may give:
+    the messages before it (`history`), the user's later turns of its conversation
+    (`followups`), a length in tokens to fill with synthetic text for the target's own
+    tokenizer (`input_tokens`; `prompt` then only describes it), its own `max_tokens`, held
+    exactly where the target can (`hold_output`: min_tokens = max_tokens), and its arrival
+    in a trace (`arrival_s`, seconds from the trace's start)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str = Field(min_length=1)
@@ -71,6 +87,12 @@ class Prompt(BaseModel):
     expect: Expect | None = None
     facets: tuple[str, ...] = ()
     reference: str | None = None
+    history: tuple[Turn, ...] = ()
+    followups: tuple[str, ...] = ()
+    input_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    hold_output: bool = False
+    arrival_s: float | None = Field(default=None, ge=0)
 
 
 class PromptFileError(AssayError):

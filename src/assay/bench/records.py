@@ -44,6 +44,20 @@ class RequestRecord(BaseModel):
     threads: str | None = None
     # With the spec's json_schema: whether the answer parsed as JSON and matched it.
     schema_valid: bool | None = None
+    # The turn of its conversation (0: the first; later turns carry the history).
+    turn: int = 0
+    # A synthetic prompt's length in tokens, counted by the target's tokenizer (the chat
+    # template's tokens come on top, in prompt_tokens).
+    input_tokens: int | None = None
+    # The output length asked to be held (min_tokens = max_tokens); None: not asked.
+    output_tokens_asked: int | None = None
+
+    @property
+    def output_held(self) -> bool | None:
+        """Whether the answer had exactly the length asked for; None when none was asked."""
+        if self.output_tokens_asked is None or not self.ok:
+            return None
+        return self.completion_tokens == self.output_tokens_asked
 
     @property
     def ok(self) -> bool:

@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import Any
@@ -25,11 +26,22 @@ from assay.bench.events import (
     ModelStatus,
     StartEvent,
 )
+from assay.bench.metrics import request_throughput
 from assay.bench.probes import MemorySampler, fingerprint, listening_pid
+from assay.bench.prompts import Prompt
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir, RunMeta, utc_now
 from assay.bench.server_metrics import Scraper
-from assay.bench.spec import BenchSpec, Level, model_of, plan
+from assay.bench.spec import (
+    SWEEP_MAX,
+    BenchSpec,
+    Level,
+    base_level,
+    in_repeat,
+    model_of,
+    plan,
+    sweep_levels,
+)
 from assay.bench.targets import (
     BenchRequest,
     EndpointTarget,
@@ -37,12 +49,15 @@ from assay.bench.targets import (
     InProcessTarget,
     Target,
 )
+from assay.bench.workload import exact_text, follow_up
 from assay.crash_context import note_running
+from assay.engines import Message
 from assay.engines.json_schema import schema_valid
 from assay.errors import AssayError, ModelCrashedError
 from assay.registry import ModelRegistry
 
 OnRecord = Callable[[RequestRecord], None]
+Send = Callable[[int, int | None], Coroutine[Any, Any, None]]
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -98,7 +113,17 @@ class BenchRunner:
         self.on_record = on_record or (lambda record: None)
         self.on_level = on_level or (lambda model, level: None)
         self._zero = time.perf_counter_ns()
-        self._done = {r.key for r in run.records()}
+        earlier = run.records()
+        self._done = {r.key for r in earlier}
+        # Earlier turns' answers, for a resumed conversation's history (multi-turn only).
+        self._answers = {r.key: r for r in earlier if spec.turns > 1}
+        # The sweep's throughput levels, whose request rate sets the sweep's rates.
+        self._sweep_max: dict[tuple[str, str], list[RequestRecord]] = {}
+        for r in earlier:
+            if base_level(r.level) == SWEEP_MAX and not r.warmup:
+                self._sweep_max.setdefault((r.model, r.level), []).append(r)
+        # Synthetic texts made before a level starts: key -> (text, tokens counted).
+        self._texts: dict[str, tuple[str, int]] = {}
         progress = run.progress()
         self._levels_done = {(e.model, e.level) for e in progress if isinstance(e, LevelEvent)}
         self.attempt = 1 + sum(1 for e in progress if isinstance(e, StartEvent))
@@ -126,8 +151,9 @@ class BenchRunner:
         lag = LagMonitor()
         lag.start()
         try:
-            for model in self.spec.run_names():
-                await self._model(model)
+            for repeat in range(self.spec.repeat):  # models interleaved, repeat by repeat
+                for model in self.spec.run_names():
+                    await self._model(model, repeat)
         finally:
             loop_p95 = await lag.stop()
             send_p95 = float(np.percentile(self._send_lags_ms, 95)) if self._send_lags_ms else None
@@ -136,16 +162,31 @@ class BenchRunner:
             )
 
     def pending(self, model: str) -> int:
-        """Requests still to run for a model (duration-bound levels count as unknown: 0)."""
+        """Requests still to run for a model (duration-bound levels and a sweep's rates,
+        not known yet, count as 0)."""
         total = 0
-        for level in plan(self.spec):
-            if (model, level.name) in self._levels_done or level.count is None:
-                continue
-            total += sum(1 for i in range(level.count) if _key(model, level, i) not in self._done)
+        for repeat in range(self.spec.repeat):
+            for level in self._levels(model, repeat):
+                if level.count is None:
+                    continue
+                total += len(self._conversations(model, level)) * self.spec.turns
         return total
 
-    async def _model(self, model: str) -> None:
-        levels = [lv for lv in plan(self.spec) if (model, lv.name) not in self._levels_done]
+    def _levels(self, model: str, repeat: int) -> list[Level]:
+        """The levels of one repeat still to run: the plan's, then a sweep's rates once its
+        throughput level is measured."""
+        levels = [in_repeat(lv, repeat, self.spec.repeat) for lv in plan(self.spec)]
+        if self.spec.sweep:
+            top = levels[-1]  # the throughput level
+            if (model, top.name) in self._levels_done:
+                max_rate = request_throughput(self._sweep_max.get((model, top.name), []))
+                if max_rate:
+                    rates = sweep_levels(self.spec, max_rate)
+                    levels += [in_repeat(lv, repeat, self.spec.repeat) for lv in rates]
+        return [lv for lv in levels if (model, lv.name) not in self._levels_done]
+
+    async def _model(self, model: str, repeat: int = 0) -> None:
+        levels = self._levels(model, repeat)
         if not levels or model in self._crashed:
             return
         # Written before the model loads: if the engine kills the process, the run directory
@@ -172,10 +213,13 @@ class BenchRunner:
         status: ModelStatus = "ok"
         error: str | None = None
         try:
-            for level in levels:
-                self.on_level(model, level)
-                await self._level(target, model, level)
-                self.run.append_progress(LevelEvent(model=model, level=level.name))
+            while levels:  # a sweep's rates join once its throughput level has run
+                for level in levels:
+                    self.on_level(model, level)
+                    await self._level(target, model, level)
+                    self._levels_done.add((model, level.name))
+                    self.run.append_progress(LevelEvent(model=model, level=level.name))
+                levels = self._levels(model, repeat)
         except ModelCrashedError as exc:  # its runner died: the bench goes on without it
             status, error = "failed", f"engine crashed: {exc.cause}"
             self._keep_stack(model, exc)
@@ -187,7 +231,11 @@ class BenchRunner:
             if self._scraper is not None:
                 await self._scraper.stop()
             await target.close()
-            details = ModelRunInfo(**asdict(info), load_average=[load_start, _load()])
+            details = ModelRunInfo(
+                **asdict(info),
+                load_average=[load_start, _load()],
+                token_counter=target.token_counter if _synthetic(self.spec) else None,
+            )
             event = ModelEvent(
                 model=model,
                 status=status,
@@ -225,6 +273,8 @@ class BenchRunner:
                 self.api_key,
                 generation,
                 self.clock,
+                # Synthetic prompts where the server has no /tokenize: approximate lengths.
+                count_tokens=self.registry.count_tokens if _synthetic(spec) else None,
                 pid=listening_pid(spec.endpoint),
             )
         return InProcessTarget(model, self._loader(model), generation, self.clock)
@@ -239,87 +289,191 @@ class BenchRunner:
 
     async def _level(self, target: Target, model: str, level: Level) -> None:
         send = self._sender(target, model, level)
+        if level.count is not None:
+            await self._synthesize(target, model, level)
         await target.prepare(level.concurrency if level.kind == "concurrency" else 1)
         if level.kind in ("warmup", "sequential"):
-            for i in self._indices(model, level):
+            for i in self._conversations(model, level):
                 await send(i, None)
         elif level.kind == "concurrency":
             await self._closed_loop(send, model, level)
+        elif level.kind == "trace":
+            await self._trace(send, model, level)
         else:
             await self._open_loop(send, model, level)
 
-    def _indices(self, model: str, level: Level) -> list[int]:
+    def _conversations(self, model: str, level: Level) -> list[int]:
+        """The level's conversations (requests, at one turn each) with a turn still to run."""
         assert level.count is not None
-        return [i for i in range(level.count) if _key(model, level, i) not in self._done]
+        return [
+            c
+            for c in range(level.count)
+            if any(
+                _key(model, level, c * self.spec.turns + t) not in self._done
+                for t in range(self._turns(self._prompt(c)))
+            )
+        ]
 
-    def _sender(
-        self, target: Target, model: str, level: Level
-    ) -> Callable[[int, int | None], Coroutine[Any, Any, None]]:
+    def _prompt(self, conversation: int) -> Prompt:
         prompts = self.spec.prompts
+        return prompts[conversation % len(prompts)]
+
+    def _turns(self, prompt: Prompt) -> int:
+        """A dataset's conversation has its own user turns (at most --turns); a prompt list's
+        or a synthetic one has --turns."""
+        if self.spec.dataset is not None and not prompt.input_tokens:
+            return min(self.spec.turns, 1 + len(prompt.followups))
+        return self.spec.turns
+
+    def _user_text(self, prompt: Prompt, turn: int) -> str | None:
+        """The user's message at TURN, or None for a synthetic one (made per request)."""
+        if prompt.input_tokens:
+            return None
+        if turn == 0:
+            return prompt.prompt
+        if prompt.followups:
+            return prompt.followups[turn - 1]
+        return follow_up(turn)
+
+    async def _synthesize(self, target: Target, model: str, level: Level) -> None:
+        """Every synthetic text of the level, counted by the target's tokenizer before the
+        level's clock starts (a duration-bound level makes them as it goes)."""
+        for c in self._conversations(model, level):
+            prompt = self._prompt(c)
+            if prompt.input_tokens:
+                for t in range(self._turns(prompt)):
+                    await self._synthetic(
+                        target, _key(model, level, c * self.spec.turns + t), prompt
+                    )
+
+    async def _synthetic(self, target: Target, key: str, prompt: Prompt) -> tuple[str, int]:
+        assert prompt.input_tokens is not None
+        made = self._texts.get(key)
+        if made is None:
+            text = await exact_text(target.count_tokens, key, self.spec.seed, prompt.input_tokens)
+            made = self._texts[key] = (text, await target.count_tokens(text))
+        return made
+
+    def _sender(self, target: Target, model: str, level: Level) -> Send:
+        spec = self.spec
         attempt = self.attempt if level.count is None else 1
 
-        async def send(index: int, scheduled: int | None) -> None:
-            request = BenchRequest(
-                key=_key(model, level, index),
-                model=model,
-                level=level.name,
-                index=index,
-                round=index // len(prompts),
-                prompt=prompts[index % len(prompts)],
-                warmup=level.kind == "warmup",
-                attempt=attempt,
-                scheduled_ns=scheduled,
-            )
-            record = await target.send(request)
-            if self.spec.json_schema is not None and record.ok:
-                valid = schema_valid(record.text, self.spec.json_schema)
-                record = record.model_copy(update={"schema_valid": valid})
-            if scheduled is not None:
-                self._send_lags_ms.append((record.sent_ns - scheduled) / 1e6)
-            self.run.append_record(record)
-            self._done.add(record.key)
-            self.on_record(record)
+        async def send(conversation: int, scheduled: int | None) -> None:
+            prompt = self._prompt(conversation)
+            history = [Message("system", prompt.system)] if prompt.system else []
+            history += [Message(turn.role, turn.content) for turn in prompt.history]
+            # Unique per conversation (the same for its turns); a synthetic text is unique.
+            unique = not (spec.allow_prefix_cache or prompt.input_tokens)
+            tag = uuid.uuid4().hex[:8] if unique and spec.endpoint else None
+            for turn in range(self._turns(prompt)):
+                index = conversation * spec.turns + turn
+                key = _key(model, level, index)
+                text = self._user_text(prompt, turn)
+                counted = None
+                if text is None:
+                    text, counted = await self._synthetic(target, key, prompt)
+                if key in self._done:  # a resumed conversation: its history is on disk
+                    earlier = self._answers.get(key)
+                    if earlier is None or not earlier.ok:
+                        return
+                    history += [Message("user", text), Message("assistant", earlier.text)]
+                    continue
+                request = BenchRequest(
+                    key=key,
+                    model=model,
+                    level=level.name,
+                    index=index,
+                    round=conversation // len(spec.prompts),
+                    prompt=prompt,
+                    messages=(*history, Message("user", text)),
+                    warmup=level.kind == "warmup",
+                    attempt=attempt,
+                    scheduled_ns=scheduled if turn == 0 else None,
+                    turn=turn,
+                    max_tokens=prompt.max_tokens,
+                    min_tokens=(prompt.max_tokens or 0) if prompt.hold_output else 0,
+                    input_tokens=counted,
+                    tag=tag,
+                    prefix_cache=turn > 0,
+                )
+                record = await self._send_one(target, request)
+                if not record.ok:
+                    return  # a failed turn ends its conversation
+                history += [Message("user", text), Message("assistant", record.text)]
 
         return send
 
-    async def _closed_loop(
-        self, send: Callable[[int, int | None], Coroutine[Any, Any, None]], model: str, level: Level
-    ) -> None:
-        """`concurrency` clients, each sending its next request when the last one ends."""
+    async def _send_one(self, target: Target, request: BenchRequest) -> RequestRecord:
+        record = await target.send(request)
+        if self.spec.json_schema is not None and record.ok:
+            valid = schema_valid(record.text, self.spec.json_schema)
+            record = record.model_copy(update={"schema_valid": valid})
+        if request.scheduled_ns is not None:
+            self._send_lags_ms.append((record.sent_ns - request.scheduled_ns) / 1e6)
+        self.run.append_record(record)
+        self._done.add(record.key)
+        if base_level(record.level) == SWEEP_MAX and not record.warmup:
+            self._sweep_max.setdefault((record.model, record.level), []).append(record)
+        self.on_record(record)
+        return record
+
+    async def _closed_loop(self, send: Send, model: str, level: Level) -> None:
+        """`concurrency` clients, each starting its next conversation when the last ends."""
         if level.count is not None:
-            queue = iter(self._indices(model, level))
+            queue = iter(self._conversations(model, level))
         else:
             queue = iter(range(10**9))
         deadline = None if level.duration_s is None else time.monotonic() + level.duration_s
 
         async def client() -> None:
-            for index in queue:
+            for conversation in queue:
                 if deadline is not None and time.monotonic() >= deadline:
                     return
-                await send(index, None)
+                await send(conversation, None)
 
         await asyncio.gather(*(client() for _ in range(level.concurrency)))
 
-    async def _open_loop(
-        self, send: Callable[[int, int | None], Coroutine[Any, Any, None]], model: str, level: Level
-    ) -> None:
+    async def _open_loop(self, send: Send, model: str, level: Level) -> None:
         """Poisson arrivals at `rate` per second, whatever the server's speed."""
         assert level.rate is not None
         rng = random.Random(self.spec.seed)
-        start = self.clock()
+        indices = self._conversations(model, level) if level.count is not None else range(10**9)
+        offsets = []
         offset = 0.0
-        tasks: list[asyncio.Task[None]] = []
-        indices = self._indices(model, level) if level.count is not None else range(10**9)
-        for index in indices:
+        for _ in indices:
             offset += rng.expovariate(level.rate)
             if level.duration_s is not None and offset > level.duration_s:
                 break
+            offsets.append(offset)
+        await self._scheduled(send, list(zip(indices, offsets, strict=False)))
+
+    async def _trace(self, send: Send, model: str, level: Level) -> None:
+        """Each row at its own time from the trace's start, divided by --time-scale."""
+        scale = self.spec.time_scale
+        arrivals = [
+            (c, (self._prompt(c).arrival_s or 0.0) / scale)
+            for c in self._conversations(model, level)
+        ]
+        if arrivals:  # a resumed trace starts at its first row still to run
+            first = arrivals[0][1]
+            arrivals = [(c, at - first) for c, at in arrivals]
+        await self._scheduled(send, arrivals)
+
+    async def _scheduled(self, send: Send, arrivals: list[tuple[int, float]]) -> None:
+        """Start each conversation at its offset in seconds from now."""
+        start = self.clock()
+        tasks: list[asyncio.Task[None]] = []
+        for conversation, offset in arrivals:
             scheduled = start + int(offset * 1e9)
             delay = (scheduled - self.clock()) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(index, scheduled)))
+            tasks.append(asyncio.create_task(send(conversation, scheduled)))
         await asyncio.gather(*tasks)
+
+
+def _synthetic(spec: BenchSpec) -> bool:
+    return any(p.input_tokens for p in spec.prompts)
 
 
 def _load() -> list[float]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from assay.bench.prompts import Prompt
+from assay.bench.workload import TokenDist
 from assay.units import parse_seconds
 
-LevelKind = Literal["warmup", "sequential", "concurrency", "rate"]
+LevelKind = Literal["warmup", "sequential", "concurrency", "rate", "trace"]
+# The concurrency of a sweep's throughput level when --concurrency gives none.
+SWEEP_CONCURRENCY = 16
 Device = Literal["auto", "cpu", "gpu"]
 
 
@@ -84,6 +87,45 @@ class BenchSpec(BaseModel):
     json_schema: dict[str, Any] | None = None
     # Objectives a request must meet to count toward goodput (per level, in the summary).
     slo: Slo | None = None
+    # Synthetic prompts: lengths in tokens (the prompts carry each one's draw).
+    input_tokens: TokenDist | None = None
+    output_tokens: TokenDist | None = None
+    # Where the prompts came from, when a dataset or trace file (its name, format, rows).
+    dataset: str | None = None
+    # A trace replays its arrival times divided by this (2: twice as fast).
+    time_scale: float = Field(default=1.0, gt=0)
+    # Conversations of this many user turns; later turns carry the history.
+    turns: int = Field(default=1, ge=1)
+    # The whole plan this many times, models interleaved, for intervals across repeats.
+    repeat: int = Field(default=1, ge=1)
+    # A throughput level, then `sweep_rates` rates up to its request rate; the highest rate
+    # whose share of requests meeting the SLOs stays at or above `slo_target` is reported.
+    sweep: bool = False
+    sweep_rates: int = Field(default=5, ge=2, le=20)
+    slo_target: float = Field(default=0.9, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> BenchSpec:
+        trace = self.is_trace
+        if self.sweep and self.slo is None:
+            raise ValueError("--sweep needs --slo: the objectives whose goodput it follows")
+        if self.sweep and self.rate is not None:
+            raise ValueError("--sweep sets its own rates; drop --rate")
+        if self.sweep and len(self.concurrency) > 1:
+            raise ValueError("--sweep takes one --concurrency (its throughput level's)")
+        if trace and (self.concurrency or self.rate is not None or self.sweep):
+            raise ValueError(
+                "a trace sets its own schedule; drop --concurrency, --rate and --sweep"
+            )
+        if trace and self.turns > 1:
+            raise ValueError("a trace's rows are single requests; drop --turns")
+        if self.time_scale != 1.0 and not trace:
+            raise ValueError("--time-scale applies to a trace (--dataset with arrival times)")
+        return self
+
+    @property
+    def is_trace(self) -> bool:
+        return any(p.arrival_s is not None for p in self.prompts)
 
     def run_names(self) -> list[str]:
         """What each model is called in this run: the model, or model@device."""
@@ -102,6 +144,9 @@ def model_of(run_name: str) -> str:
 
 @dataclass(frozen=True)
 class Level:
+    """A load level. `count`: conversations to run (each of `turns` requests; one request
+    when turns is 1), None when the level runs for `duration_s` instead."""
+
     name: str
     kind: LevelKind
     count: int | None
@@ -110,13 +155,26 @@ class Level:
     duration_s: float | None = None
 
 
+# At most this many requests per warm-up pass: a dataset's thousand rows need not all warm up.
+_WARMUP_PER_PASS = 8
+SWEEP_MAX = "sweep-max"
+
+
 def plan(spec: BenchSpec) -> list[Level]:
     """Warm-up first, then the timed levels: sequential rounds by default (the workshop's
-    method), or the concurrency sweep and/or the open-loop rate when asked for."""
+    method), or the concurrency sweep and/or the open-loop rate when asked for, or a
+    trace's own schedule, or a sweep's throughput level (its rates follow from it:
+    `sweep_levels`)."""
     n_prompts = len(spec.prompts)
     levels: list[Level] = []
     if spec.warmup:
-        levels.append(Level("warmup", "warmup", spec.warmup * n_prompts))
+        levels.append(Level("warmup", "warmup", spec.warmup * min(n_prompts, _WARMUP_PER_PASS)))
+    if spec.is_trace:
+        return [*levels, Level("trace", "trace", n_prompts)]
+    if spec.sweep:
+        c = spec.concurrency[0] if spec.concurrency else SWEEP_CONCURRENCY
+        count = None if spec.duration_s else (spec.requests or max(spec.rounds * n_prompts, 4 * c))
+        return [*levels, Level(SWEEP_MAX, "concurrency", count, c, duration_s=spec.duration_s)]
     if not spec.concurrency and spec.rate is None:
         levels.append(Level("sequential", "sequential", spec.rounds * n_prompts))
     for c in spec.concurrency:
@@ -128,3 +186,38 @@ def plan(spec: BenchSpec) -> list[Level]:
             Level(f"rate{spec.rate:g}", "rate", count, rate=spec.rate, duration_s=spec.duration_s)
         )
     return levels
+
+
+def sweep_levels(spec: BenchSpec, max_rate: float) -> list[Level]:
+    """The sweep's open-loop rates: `sweep_rates` steps from max_rate/steps up to max_rate,
+    the request rate its throughput level reached."""
+    steps = spec.sweep_rates
+    count = None if spec.duration_s else (spec.requests or spec.rounds * len(spec.prompts))
+    return [
+        Level(
+            f"sweep{k}",
+            "rate",
+            count,
+            rate=round(max_rate * k / steps, 4),
+            duration_s=spec.duration_s,
+        )
+        for k in range(1, steps + 1)
+    ]
+
+
+def in_repeat(level: Level, repeat: int, repeats: int) -> Level:
+    """The level as run in REPEAT (0-based) of REPEATS: "c4" becomes "c4#2" in the second."""
+    if repeats == 1:
+        return level
+    return replace(level, name=f"{level.name}#{repeat + 1}")
+
+
+def base_level(name: str) -> str:
+    """The level's name without its repeat ("c4#2" -> "c4")."""
+    return name.partition("#")[0]
+
+
+def repeat_of(name: str) -> int:
+    """The 0-based repeat a level name belongs to ("c4#2" -> 1; "c4" -> 0)."""
+    _, sep, number = name.partition("#")
+    return int(number) - 1 if sep and number.isdigit() else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from pydantic import BaseModel, field_validator
@@ -13,7 +14,16 @@ from assay.bench.probes import MemoryReport
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir
 from assay.bench.server_metrics import ServerSample, ServerSide, read_samples, summarize_samples
-from assay.bench.spec import Slo, plan
+from assay.bench.spec import (
+    SWEEP_MAX,
+    BenchSpec,
+    Level,
+    Slo,
+    base_level,
+    plan,
+    repeat_of,
+    sweep_levels,
+)
 
 SUMMARY_VERSION = 2
 
@@ -44,6 +54,62 @@ class LevelSummary(BaseModel):
     # objective, and those good requests per second of the level (goodput).
     slo_met_rate: float | None = None
     goodput: float | None = None
+    # Synthetic prompts: their lengths as the target's tokenizer counted them.
+    input_tokens: m.Stats | None = None
+    # Held output lengths: the share of answered requests that got exactly the length asked.
+    output_held_rate: float | None = None
+    # Prompt tokens a server said it served from its cache (where it reports them).
+    cached_tokens: m.Stats | None = None
+    # Multi-turn: each turn's figures (None for single-turn runs).
+    turns: list[TurnSummary] | None = None
+    # With --repeat: the headline figures' means across repeats with 95% intervals.
+    repeats: RepeatSummary | None = None
+
+
+class TurnSummary(BaseModel):
+    """One turn (0: the first) of a level's conversations."""
+
+    turn: int
+    requests: int
+    ttft_s: m.Stats | None
+    prompt_tokens: m.Stats | None
+    cached_tokens: m.Stats | None
+
+
+class RepeatSummary(BaseModel):
+    """A level's headline figures, one sample per repeat (mean and 95% interval). The
+    level's own latency statistics pool every repeat's requests; its rates are the means."""
+
+    repeats: int
+    ttft_mean_s: m.Interval | None = None
+    ttft_p95_s: m.Interval | None = None
+    e2e_mean_s: m.Interval | None = None
+    e2e_p95_s: m.Interval | None = None
+    itl_mean_s: m.Interval | None = None
+    decode_tokens_per_second: m.Interval | None = None
+    request_throughput: m.Interval | None = None
+    output_tokens_per_second: m.Interval | None = None
+    goodput: m.Interval | None = None
+
+
+class SweepPoint(BaseModel):
+    level: str
+    rate: float
+    request_throughput: float | None
+    slo_met_rate: float | None
+    goodput: float | None
+    ttft_p95_s: float | None
+
+
+class SweepSummary(BaseModel):
+    """A sweep: the throughput level's request rate, the rates up to it, and the highest
+    rate at which every rate up to it kept the share of requests meeting the SLOs at or
+    above the target (None: not even the lowest did)."""
+
+    target: float
+    max_rate: float | None
+    points: list[SweepPoint]
+    best_rate: float | None
 
 
 # A model event's status, then "partial" (some requests failed), "failed" (all did) or "not
@@ -60,6 +126,7 @@ class ModelSummary(BaseModel):
     levels: list[LevelSummary] = []
     # Against an endpoint with /metrics: what the server said while the model ran.
     server: ServerSide | None = None
+    sweep: SweepSummary | None = None
 
     @field_validator("memory", mode="before")
     @classmethod
@@ -87,7 +154,7 @@ class Summary(BaseModel):
 
 def summarize(run: RunDir) -> Summary:
     meta = run.read_meta()
-    levels = {level.name: level for level in plan(meta.spec)}
+    spec = meta.spec
     records = _latest_attempt(run.records())
     by_model: dict[str, dict[str, list[RequestRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
@@ -95,34 +162,128 @@ def summarize(run: RunDir) -> Summary:
             by_model[record.model][record.level].append(record)
     progress = run.progress()
     states = {e.model: e for e in progress if isinstance(e, ModelEvent)}
+    failed = {e.model: e for e in progress if isinstance(e, ModelEvent) and e.status != "ok"}
     scraped: dict[str, list[ServerSample]] = defaultdict(list)
     for sample in read_samples(run.path):
         scraped[sample.model].append(sample)
     summaries = []
-    for model in meta.spec.run_names():
-        state = states.get(model)
-        slo = meta.spec.slo
-        level_summaries = [
-            _with_goodput(
-                _level(name, levels[name].kind, levels[name].concurrency, levels[name].rate, recs),
-                recs,
-                slo,
-            )
-            for name, recs in by_model[model].items()
-            if name in levels
-        ]
+    for model in spec.run_names():
+        state = failed.get(model) or states.get(model)  # one failed repeat fails the model
+        levels = _levels(spec, by_model[model])
         summaries.append(
             ModelSummary(
                 model=model,
-                status=_status(state.status if state else "not run", level_summaries),
+                status=_status(state.status if state else "not run", levels),
                 error=state.error if state else None,
                 info=state.info if state else ModelRunInfo(),
                 memory=state.memory if state else None,
-                levels=level_summaries,
+                levels=levels,
                 server=summarize_samples(scraped[model]),
+                sweep=_sweep(spec, levels) if spec.sweep else None,
             )
         )
     return Summary(models=summaries, client=_client(progress, records))
+
+
+def _levels(spec: BenchSpec, by_level: dict[str, list[RequestRecord]]) -> list[LevelSummary]:
+    """One summary per level, its repeats pooled, in the order the run met them."""
+    static = {level.name: level for level in plan(spec)}
+    pooled: dict[str, dict[int, list[RequestRecord]]] = defaultdict(dict)
+    for name, recs in by_level.items():
+        pooled[base_level(name)][repeat_of(name)] = recs
+    # A sweep's rates, in each repeat from the rate its own throughput level reached.
+    swept: dict[int, dict[str, Level]] = defaultdict(dict)
+    for repeat, recs in pooled.get(SWEEP_MAX, {}).items():
+        if max_rate := m.request_throughput(recs):
+            swept[repeat] = {level.name: level for level in sweep_levels(spec, max_rate)}
+    summaries = []
+    for name, repeats in pooled.items():
+        each = {
+            r: _summary_of(spec, level, name, recs)
+            for r, recs in sorted(repeats.items())
+            if (level := static.get(name) or swept[r].get(name)) is not None
+        }
+        if each:
+            summaries.append(_pooled(spec, each, repeats))
+    return summaries
+
+
+def _pooled(
+    spec: BenchSpec, each: dict[int, LevelSummary], repeats: dict[int, list[RequestRecord]]
+) -> LevelSummary:
+    """One repeat's summary as it is; several pooled, with their intervals."""
+    runs = list(each.values())
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    everything = [r for repeat in each for r in repeats[repeat]]
+    level = Level(first.level, first.kind, None, first.concurrency)  # type: ignore[arg-type]
+    pooled = _summary_of(spec, level, first.level, everything)
+
+    def mean(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return sum(known) / len(known) if known else None
+
+    def interval(pick: Callable[[LevelSummary], float | None]) -> m.Interval | None:
+        return m.mean_interval(pick(s) for s in runs)
+
+    rates = {
+        "duration_s": sum(s.duration_s for s in runs) / len(runs),
+        "request_throughput": mean([s.request_throughput for s in runs]),
+        "output_tokens_per_second": mean([s.output_tokens_per_second for s in runs]),
+        "goodput": mean([s.goodput for s in runs]),
+        "rate": mean([s.rate for s in runs]),
+    }
+    summary = RepeatSummary(
+        repeats=len(runs),
+        ttft_mean_s=interval(lambda s: s.ttft_s.mean if s.ttft_s else None),
+        ttft_p95_s=interval(lambda s: s.ttft_s.p95 if s.ttft_s else None),
+        e2e_mean_s=interval(lambda s: s.e2e_s.mean if s.e2e_s else None),
+        e2e_p95_s=interval(lambda s: s.e2e_s.p95 if s.e2e_s else None),
+        itl_mean_s=interval(lambda s: s.itl_s.mean if s.itl_s else None),
+        decode_tokens_per_second=interval(
+            lambda s: s.decode_tokens_per_second.mean if s.decode_tokens_per_second else None
+        ),
+        request_throughput=interval(lambda s: s.request_throughput),
+        output_tokens_per_second=interval(lambda s: s.output_tokens_per_second),
+        goodput=interval(lambda s: s.goodput),
+    )
+    return pooled.model_copy(update={**rates, "repeats": summary})
+
+
+def _summary_of(
+    spec: BenchSpec, level: Level, name: str, records: list[RequestRecord]
+) -> LevelSummary:
+    summary = _level(name, level.kind, level.concurrency, level.rate, records)
+    return _with_goodput(summary, records, spec.slo)
+
+
+def _sweep(spec: BenchSpec, levels: list[LevelSummary]) -> SweepSummary:
+    top = next((lv for lv in levels if lv.level == SWEEP_MAX), None)
+    points = [
+        SweepPoint(
+            level=lv.level,
+            rate=lv.rate or 0.0,
+            request_throughput=lv.request_throughput,
+            slo_met_rate=lv.slo_met_rate,
+            goodput=lv.goodput,
+            ttft_p95_s=lv.ttft_s.p95 if lv.ttft_s else None,
+        )
+        for lv in levels
+        if lv.kind == "rate" and lv.level.startswith("sweep")
+    ]
+    points.sort(key=lambda p: p.rate)
+    best = None
+    for point in points:
+        if point.slo_met_rate is None or point.slo_met_rate < spec.slo_target:
+            break
+        best = point.rate
+    return SweepSummary(
+        target=spec.slo_target,
+        max_rate=top.request_throughput if top else None,
+        points=points,
+        best_rate=best,
+    )
 
 
 def _latest_attempt(records: list[RequestRecord]) -> list[RequestRecord]:
@@ -171,7 +332,32 @@ def _level(
         ),
         first_error=errors[0].error if errors else None,
         schema_valid_rate=_schema_valid_rate(ok),
+        input_tokens=m.stats(r.input_tokens for r in ok if r.input_tokens is not None),
+        output_held_rate=_share(r.output_held for r in ok),
+        cached_tokens=m.stats(r.cached_tokens for r in ok if r.cached_tokens is not None),
+        turns=_turns(ok) if any(r.turn for r in records) else None,
     )
+
+
+def _share(flags: Iterable[bool | None]) -> float | None:
+    known = [flag for flag in flags if flag is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _turns(records: list[RequestRecord]) -> list[TurnSummary]:
+    by_turn: dict[int, list[RequestRecord]] = defaultdict(list)
+    for r in records:
+        by_turn[r.turn].append(r)
+    return [
+        TurnSummary(
+            turn=turn,
+            requests=len(recs),
+            ttft_s=m.stats(v for r in recs if (v := m.ttft(r)) is not None),
+            prompt_tokens=m.stats(r.prompt_tokens for r in recs if r.prompt_tokens is not None),
+            cached_tokens=m.stats(r.cached_tokens for r in recs if r.cached_tokens is not None),
+        )
+        for turn, recs in sorted(by_turn.items())
+    ]
 
 
 def _with_goodput(

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,15 +29,30 @@ Clock = Callable[[], int]
 
 @dataclass(frozen=True)
 class BenchRequest:
+    """One request as the runner built it: the messages to send (the prompt, or a synthetic
+    text, after the conversation's history), and per-request limits."""
+
     key: str
     model: str
     level: str
     index: int
     round: int
     prompt: Prompt
+    messages: tuple[Message, ...]
     warmup: bool = False
     attempt: int = 1
     scheduled_ns: int | None = None
+    turn: int = 0
+    # None: the run's max_tokens. min_tokens > 0 asks the target to hold the length.
+    max_tokens: int | None = None
+    min_tokens: int = 0
+    # A synthetic prompt's length in tokens as the target's tokenizer counted it.
+    input_tokens: int | None = None
+    # Sent before the first user message at an endpoint, so that no server cache serves a
+    # repeated prompt; the same for every turn of one conversation. None: nothing added.
+    tag: str | None = None
+    # Whether a cached prefix may serve it (later turns reuse their own conversation's).
+    prefix_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,15 @@ class Target(Protocol):
 
     async def send(self, request: BenchRequest) -> RequestRecord: ...
 
+    async def count_tokens(self, text: str) -> int:
+        """Tokens in TEXT under the target's tokenizer (what `token_counter` says)."""
+        ...
+
+    @property
+    def token_counter(self) -> str:
+        """Whose tokenizer count_tokens uses: "engine", "server", or "approximate (...)"."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -95,13 +118,23 @@ def _record(request: BenchRequest, **fields: Any) -> RequestRecord:
         warmup=request.warmup,
         attempt=request.attempt,
         scheduled_ns=request.scheduled_ns,
+        turn=request.turn,
+        input_tokens=request.input_tokens,
+        output_tokens_asked=request.min_tokens or None,
         **fields,
     )
 
 
-def _messages(prompt: Prompt, prefix: str = "") -> list[Message]:
-    user = Message("user", prefix + prompt.prompt)
-    return [Message("system", prompt.system), user] if prompt.system else [user]
+def tagged(messages: tuple[Message, ...], tag: str | None) -> list[Message]:
+    """The messages with `[tag] ` before the first user message's text."""
+    out = list(messages)
+    if tag is None:
+        return out
+    for i, message in enumerate(out):
+        if message.role == "user":
+            out[i] = Message("user", f"[{tag}] {message.content}")
+            break
+    return out
 
 
 class InProcessTarget:
@@ -117,10 +150,13 @@ class InProcessTarget:
         self._loaded: LoadedModel | None = None
         self._grammar: str | None = None
         self._schema: str | None = None
+        self._holds_length = False
 
     async def open(self) -> TargetInfo:
         self._loaded = await asyncio.to_thread(self._load)
         info = self._loaded.info
+        # An engine that cannot hold an output length is sent none: its records say so.
+        self._holds_length = bool(getattr(self._loaded, "min_tokens", False))
         if self._generation.json_schema is not None:
             if not self._loaded.json_schema:
                 raise AssayError(
@@ -146,6 +182,14 @@ class InProcessTarget:
     async def prepare(self, concurrency: int) -> None:
         return None
 
+    async def count_tokens(self, text: str) -> int:
+        assert self._loaded is not None, "open() first"
+        return await asyncio.to_thread(self._loaded.count_tokens, text)
+
+    @property
+    def token_counter(self) -> str:
+        return "engine"
+
     async def send(self, request: BenchRequest) -> RequestRecord:
         sent = self._clock()
         return await asyncio.to_thread(self._run, request, sent)
@@ -156,10 +200,11 @@ class InProcessTarget:
         params = SamplingParams(
             temperature=g.temperature,
             seed=g.seed,
-            max_tokens=g.max_tokens,
-            prefix_cache=g.prefix_cache,
+            max_tokens=request.max_tokens or g.max_tokens,
+            prefix_cache=g.prefix_cache or request.prefix_cache,
             grammar=self._grammar,
             json_schema=self._schema,
+            min_tokens=request.min_tokens if self._holds_length else 0,
         )
         cancel = CancelToken()
         timer = threading.Timer(g.timeout_s, cancel.cancel)
@@ -169,7 +214,7 @@ class InProcessTarget:
         texts: list[str] = []
         final = None
         try:
-            for chunk in self._loaded.chat(_messages(request.prompt), params, cancel):
+            for chunk in self._loaded.chat(list(request.messages), params, cancel):
                 now = self._clock()
                 if chunk.tokens:
                     times.append(now)
@@ -234,6 +279,11 @@ class EndpointTarget:
         self._count_tokens = count_tokens
         self._pid = pid
         self._session: aiohttp.ClientSession | None = None
+        # At the server's root (llama.cpp's server, vLLM, assay serve), not under /v1.
+        root = base_url.rstrip("/").removesuffix("/v1")
+        self._tokenize_url: str | None = root + "/tokenize"
+        # Sends min_tokens/ignore_eos to hold an output length, until the server refuses them.
+        self._hold = True
 
     async def open(self) -> TargetInfo:
         # Idle connections are dropped before the common servers' 5 s keep-alive (uvicorn,
@@ -272,18 +322,59 @@ class EndpointTarget:
 
     def _body(self, request: BenchRequest) -> dict[str, Any]:
         g = self._generation
-        # A unique prefix keeps a server's prompt cache from serving a repeated prompt.
-        prefix = "" if g.prefix_cache else f"[{uuid.uuid4().hex[:8]}] "
-        return wire.request_body(
+        body = wire.request_body(
             self.model,
-            messages=_messages(request.prompt, prefix),
+            messages=tagged(request.messages, request.tag),
             stream=g.stream,
-            max_tokens=g.max_tokens,
+            max_tokens=request.max_tokens or g.max_tokens,
             temperature=g.temperature,
             seed=g.seed,
-            prefix_cache=g.prefix_cache,
+            prefix_cache=g.prefix_cache or request.prefix_cache,
             json_schema=g.json_schema,
         )
+        if request.min_tokens and self._hold:
+            # vLLM's and assay's names; llama.cpp's server honours ignore_eos.
+            body.update(min_tokens=request.min_tokens, ignore_eos=True)
+        return body
+
+    async def count_tokens(self, text: str) -> int:
+        """The server's own count (`/tokenize`: llama.cpp's server, vLLM, assay serve), else
+        the fallback tokenizer's, recorded as approximate."""
+        if self._tokenize_url is not None:
+            count = await self._server_count(text)
+            if count is not None:
+                return count
+            self._tokenize_url = None  # no such route: the fallback from now on
+        if self._count_tokens is None:
+            raise AssayError(
+                f"{self.model}: the server has no /tokenize and no tokenizer was given to count "
+                "synthetic prompts with"
+            )
+        return await asyncio.to_thread(self._count_tokens, text)
+
+    @property
+    def token_counter(self) -> str:
+        if self._tokenize_url is not None:
+            return "server"
+        return "approximate (the bundled SmolLM2 tokenizer)"
+
+    async def _server_count(self, text: str) -> int | None:
+        assert self._session is not None and self._tokenize_url is not None
+        body: dict[str, Any] = {"model": self.model, "prompt": text, "content": text}
+        body.update(add_special=False, add_special_tokens=False)
+        try:
+            async with self._session.post(
+                self._tokenize_url, json=body, headers=self._headers
+            ) as resp:
+                if resp.status != 200:
+                    return None
+                reply = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+        if isinstance(reply, dict) and isinstance(reply.get("count"), int):
+            return int(reply["count"])
+        tokens = reply.get("tokens") if isinstance(reply, dict) else None
+        return len(tokens) if isinstance(tokens, list) else None
 
     async def _body_written(self, session: Any, context: Any, params: Any) -> None:
         sent = context.trace_request_ctx
@@ -299,6 +390,11 @@ class EndpointTarget:
         body = json.dumps(self._body(request)).encode()
         headers = {**self._headers, "Content-Type": "application/json"}
         record = await self._attempt(request, body, headers)
+        if self._refused_hold(request, record):
+            # The server refuses to hold a length: sent without, the records say not held.
+            self._hold = False
+            body = json.dumps(self._body(request)).encode()
+            record = await self._attempt(request, body, headers)
         for _ in range(2):
             if record.error is None or not record.error.startswith(_STALE_CONNECTION):
                 break
@@ -306,6 +402,15 @@ class EndpointTarget:
             # server does): nothing reached it, so it is sent again.
             record = await self._attempt(request, body, headers)
         return record
+
+    def _refused_hold(self, request: BenchRequest, record: RequestRecord) -> bool:
+        error = record.error or ""
+        return (
+            self._hold
+            and request.min_tokens > 0
+            and error.startswith(("HTTP 400", "HTTP 422"))
+            and ("min_tokens" in error or "ignore_eos" in error)
+        )
 
     async def _attempt(
         self, request: BenchRequest, body: bytes, headers: dict[str, str]

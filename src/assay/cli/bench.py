@@ -129,6 +129,53 @@ def bench(
             "level reports the share of requests meeting all of them and the goodput."
         ),
     ] = None,
+    input_tokens: Annotated[
+        str | None,
+        typer.Option(
+            help="Synthetic prompts of MEAN[,STDEV] tokens for the target's own tokenizer, "
+            "unique per request, e.g. 1000,100."
+        ),
+    ] = None,
+    output_tokens: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask for MEAN[,STDEV] output tokens, held with min_tokens/ignore_eos where "
+            "the target honours them (recorded per request)."
+        ),
+    ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            help="Prompts from a local file: JSONL ({prompt} or {messages}), ShareGPT JSON, "
+            "or a trace (Mooncake JSONL, BurstGPT CSV) replayed on its own schedule."
+        ),
+    ] = None,
+    dataset_format: Annotated[str, typer.Option(help="auto, jsonl, sharegpt or trace.")] = "auto",
+    time_scale: Annotated[
+        float, typer.Option(min=0.001, help="Replay a trace this many times faster.")
+    ] = 1.0,
+    turns: Annotated[
+        int,
+        typer.Option(min=1, help="Conversations of N user turns; later turns carry the history."),
+    ] = 1,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run the whole plan N times, models interleaved; figures get 95% intervals.",
+        ),
+    ] = 1,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            help="A throughput level, then rates up to it: the highest rate whose requests "
+            "meet --slo at --slo-target or better."
+        ),
+    ] = False,
+    slo_target: Annotated[
+        float,
+        typer.Option(min=0.01, max=1.0, help="The share of requests --sweep needs meeting --slo."),
+    ] = 0.9,
 ) -> None:
     """Benchmark models in-process or at an OpenAI-compatible endpoint."""
     from assay import api
@@ -163,6 +210,15 @@ def bench(
             timeout_s=timeout,
             json_schema=_checked_schema(response_format) if response_format else None,
             slo=_slo(slo) if slo else None,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            dataset=dataset,
+            dataset_format=dataset_format,
+            time_scale=time_scale,
+            turns=turns,
+            repeat=repeat,
+            sweep=sweep,
+            slo_target=slo_target,
         )
         api.check_models(spec, registry)  # bad input fails here, before the progress display starts
     progress, hooks, started = _progress(console)

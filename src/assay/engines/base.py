@@ -109,6 +109,11 @@ class SamplingParams:
     # Log probabilities of each generated token and of this many alternatives (0-20);
     # None: none (engines that cannot give them refuse, see LoadedModel.logprobs).
     logprobs: int | None = None
+    # End-of-generation tokens cannot be sampled until this many tokens were generated
+    # (vLLM's min_tokens); stop strings still end it. At or above the token limit, the
+    # generation runs to the limit (vLLM's ignore_eos: UNTIL_LIMIT when there is no
+    # max_tokens). Engines that cannot hold it refuse it (LoadedModel.min_tokens).
+    min_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,33 @@ def memory_and_disk(report: Report) -> str | None:
     return _svg(fig)
 
 
+def sweep_curves(report: Report) -> str | None:
+    """Per model: the share of requests meeting the SLOs and the goodput at each offered
+    rate of a sweep, with the target's line."""
+    swept = [r for r in report.models if r.sweep and r.sweep.points]
+    if not swept:
+        return None
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.4))
+    target = None
+    for r in swept:
+        assert r.sweep is not None
+        target = r.sweep.target
+        rates = [p.rate for p in r.sweep.points]
+        left.plot(rates, [(p.slo_met_rate or 0) * 100 for p in r.sweep.points], marker="o",
+                  label=r.model)  # fmt: skip
+        right.plot(rates, [p.goodput or 0 for p in r.sweep.points], marker="o", label=r.model)
+        if r.sweep.best_rate is not None:
+            left.axvline(r.sweep.best_rate, linestyle=":", linewidth=1)
+    if target is not None:
+        left.axhline(target * 100, color="grey", linestyle="--", linewidth=1, label="target")
+    left.set(xlabel="offered rate (req/s)", ylabel="requests meeting the SLOs (%)",
+             title="SLO attainment")  # fmt: skip
+    right.set(xlabel="offered rate (req/s)", ylabel="goodput (req/s)", title="Goodput")
+    left.legend()
+    return _svg(fig)
+
+
 def all_charts(report: Report) -> list[tuple[str, str]]:
     """(title, svg) for every chart the run has data for."""
     makers = (
@@ -148,5 +175,6 @@ def all_charts(report: Report) -> list[tuple[str, str]]:
         ("Throughput and p95 vs concurrency", concurrency_curves),
         ("Quality vs speed", quality_vs_speed),
         ("Memory and disk", memory_and_disk),
+        ("Sweep: SLO attainment and goodput vs rate", sweep_curves),
     )
     return [(title, svg) for title, make in makers if (svg := make(report)) is not None]

@@ -7,6 +7,7 @@ import re
 from assay.bench.probes import Environment
 from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells
 from assay.reports.model import ModelReport, Report
+from assay.reports.workloads import workload_sections
 from assay.units import format_bytes
 from assay.units import format_millis as millis
 from assay.units import format_number as number
@@ -31,7 +32,8 @@ def render_markdown(report: Report) -> str:
         f"{'streamed' if spec.stream else 'not streamed'}, "
         f"{'prompt cache allowed' if spec.allow_prefix_cache else 'cold prompt cache'}"
         + (f", endpoint {spec.endpoint}" if spec.endpoint else ", in-process")
-        + ".",
+        + "."
+        + (f" Workload: {spec.workload}." if spec.workload else ""),
         "",
         *_table(HEADLINE_COLUMNS, [headline_cells(r) for r in report.models]),
         "",
@@ -42,7 +44,8 @@ def render_markdown(report: Report) -> str:
     ]
     if report.highlights:
         out += ["## Highlights", "", *[f"- {h}" for h in report.highlights], ""]
-    out += _levels(report) + _server(report) + _energy(report) + _environment(report)
+    out += _levels(report) + workload_sections(report, _table) + _server(report)
+    out += _energy(report) + _environment(report)
     return "\n".join(out) + "\n"
 
 

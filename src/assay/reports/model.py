@@ -24,6 +24,7 @@ from assay.bench.summary import (
     ModelSummary,
     Summary,
     SummaryStatus,
+    SweepSummary,
     summarize,
 )
 from assay.catalog import Catalog
@@ -80,6 +81,10 @@ class ModelReport(BaseModel):
     memory_source: str | None = None
     # Against an endpoint with /metrics: its peaks of waiting and running requests and KV use.
     server: ServerSide | None = None
+    # With --sweep: its rates and the highest one that met the SLOs at the target.
+    sweep: SweepSummary | None = None
+    # Whose tokenizer measured synthetic prompts (an endpoint without /tokenize: approximate).
+    token_counter: str | None = None
     gpu_used_bytes: int | None
     headline_level: str | None
     levels: list[LevelSummary]
@@ -123,12 +128,40 @@ class ReportSpec(BaseModel):
     allow_prefix_cache: bool
     # The objectives goodput counts against, in words ("TTFT <= 300 ms, E2E <= 5000 ms").
     slo: str | None = None
+    # The workload beyond a prompt list, in words ("synthetic 1000±100 tokens in, ...").
+    workload: str | None = None
+    repeat: int = 1
 
     @classmethod
     def of(cls, spec: BenchSpec) -> ReportSpec:
         fields = spec.model_dump(include=set(cls.model_fields) - {"prompts", "slo"})
         slo = spec.slo.describe() if spec.slo is not None else None
-        return cls(**fields, prompts=len(spec.prompts), slo=slo)
+        return cls(
+            **fields,
+            prompts=len(spec.prompts),
+            slo=slo,
+            workload=describe_workload(spec),
+        )
+
+
+def describe_workload(spec: BenchSpec) -> str | None:
+    """What a run sent beyond a list of prompts, in words; None for a plain prompt list."""
+    parts = []
+    if spec.dataset:
+        parts.append(f"dataset {spec.dataset}")
+    if spec.input_tokens:
+        parts.append(f"synthetic prompts of {spec.input_tokens.describe()} tokens")
+    if spec.output_tokens:
+        parts.append(f"{spec.output_tokens.describe()} output tokens asked (held where honoured)")
+    if spec.is_trace and spec.time_scale != 1:
+        parts.append(f"replayed {spec.time_scale:g}x as fast")
+    if spec.turns > 1:
+        parts.append(f"conversations of {spec.turns} turns")
+    if spec.repeat > 1:
+        parts.append(f"{spec.repeat} repeats, models interleaved")
+    if spec.sweep:
+        parts.append(f"a sweep of {spec.sweep_rates} rates up to the throughput level's")
+    return "; ".join(parts) or None
 
 
 class Report(BaseModel):
@@ -225,6 +258,8 @@ def _model_report(
         steady_rss_bytes=memory.steady_rss_bytes,
         memory_source=memory.source if memory.samples else None,
         server=summary.server,
+        sweep=summary.sweep,
+        token_counter=info.token_counter,
         gpu_used_bytes=memory.gpu_used_bytes,
         headline_level=headline,
         levels=summary.levels,
