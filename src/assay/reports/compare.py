@@ -2,7 +2,10 @@
 
 Noise is judged on the per-request values inside each run with a two-sided Mann-Whitney U
 test (no assumption of normal latencies); a change is a regression when it goes the wrong
-way, is larger than the threshold, and p < alpha.
+way, is larger than the threshold, and p < alpha. When both runs repeated the level
+(`--repeat`), the samples are the repeats instead: each repeat's median, compared with
+Welch's t-test, so the verdict holds run-to-run variation (a model loaded again, another
+moment of the machine), which requests inside one run cannot show.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import mannwhitneyu
+from scipy.stats import mannwhitneyu, ttest_ind
 
 from assay.bench import metrics as m
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir
+from assay.bench.spec import base_level, repeat_of
 
 Metric = tuple[str, Callable[[RequestRecord], float | None], bool]
 
@@ -41,17 +45,20 @@ class Change:
     worse: bool
     significant: bool
     regression: bool
+    # "requests": per-request values (Mann-Whitney U); "repeats": per-repeat medians (Welch).
+    samples: str = "requests"
 
 
 def _values(
     records: list[RequestRecord], model: str, level: str, fn: Callable[..., float | None]
-) -> list[float]:
-    out = []
+) -> dict[int, list[float]]:
+    """The metric's per-request values of one model and level, by repeat."""
+    out: dict[int, list[float]] = {}
     for r in records:
-        if r.model == model and r.level == level and r.ok and not r.warmup:
+        if r.model == model and base_level(r.level) == level and r.ok and not r.warmup:
             value = fn(r)
             if value is not None:
-                out.append(value)
+                out.setdefault(repeat_of(r.level), []).append(value)
     return out
 
 
@@ -60,8 +67,8 @@ def compare_runs(
 ) -> list[Change]:
     a, b = path_a.records(), path_b.records()
     pairs = sorted(
-        {(r.model, r.level) for r in a if not r.warmup}
-        & {(r.model, r.level) for r in b if not r.warmup}
+        {(r.model, base_level(r.level)) for r in a if not r.warmup}
+        & {(r.model, base_level(r.level)) for r in b if not r.warmup}
     )
     changes = []
     for model, level in pairs:
@@ -77,22 +84,45 @@ def _change(
     model: str,
     level: str,
     name: str,
-    va: list[float],
-    vb: list[float],
+    va: dict[int, list[float]],
+    vb: dict[int, list[float]],
     higher_better: bool,
     threshold: float,
     alpha: float,
 ) -> Change:
-    median_a, median_b = float(np.median(va)), float(np.median(vb))
+    pooled_a = [v for values in va.values() for v in values]
+    pooled_b = [v for values in vb.values() for v in values]
+    median_a, median_b = float(np.median(pooled_a)), float(np.median(pooled_b))
     change = (median_b - median_a) / median_a if median_a else 0.0
     p_value = None
-    if len(va) >= 2 and len(vb) >= 2 and (len(set(va)) > 1 or len(set(vb)) > 1):
-        p_value = float(mannwhitneyu(va, vb, alternative="two-sided").pvalue)
+    samples = "requests"
+    if len(va) >= 2 and len(vb) >= 2:  # both repeated: one sample per repeat
+        samples = "repeats"
+        ra = [float(np.median(v)) for v in va.values()]
+        rb = [float(np.median(v)) for v in vb.values()]
+        if len(set(ra)) > 1 or len(set(rb)) > 1:
+            p_value = float(ttest_ind(ra, rb, equal_var=False).pvalue)
+    elif (
+        len(pooled_a) >= 2
+        and len(pooled_b) >= 2
+        and (len(set(pooled_a)) > 1 or len(set(pooled_b)) > 1)
+    ):
+        p_value = float(mannwhitneyu(pooled_a, pooled_b, alternative="two-sided").pvalue)
     worse = change < 0 if higher_better else change > 0
     significant = p_value is not None and p_value < alpha
     regression = worse and abs(change) > threshold and significant
     return Change(
-        model, level, name, median_a, median_b, change, p_value, worse, significant, regression
+        model,
+        level,
+        name,
+        median_a,
+        median_b,
+        change,
+        p_value,
+        worse,
+        significant,
+        regression,
+        samples,
     )
 
 
@@ -101,10 +131,11 @@ def render_comparison(changes: list[Change], run_a: str, run_b: str, threshold: 
         f"# Comparison: {run_b} against {run_a}",
         "",
         f"Medians of per-request values; change = (B - A) / A. A regression goes the wrong way by "
-        f"more than {threshold:.0%} with p < 0.05 (two-sided Mann-Whitney U on the requests).",
+        f"more than {threshold:.0%} with p < 0.05: two-sided Mann-Whitney U on the requests, "
+        "or, where both runs repeated the level, Welch's t-test on the repeats' medians.",
         "",
-        "|Model|Level|Metric|A|B|Change|p|Verdict|",
-        "|---|---|---|---|---|---|---|---|",
+        "|Model|Level|Metric|A|B|Change|p|Samples|Verdict|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in changes:
         verdict = (
@@ -121,10 +152,10 @@ def render_comparison(changes: list[Change], run_a: str, run_b: str, threshold: 
         p = "-" if c.p_value is None else f"{c.p_value:.3g}"
         lines.append(
             f"|{c.model}|{c.level}|{c.metric}|{c.median_a:.4g}|{c.median_b:.4g}|"
-            f"{c.change:+.1%}|{p}|{verdict}|"
+            f"{c.change:+.1%}|{p}|{c.samples}|{verdict}|"
         )
     if not changes:
-        lines.append("|-|-|-|-|-|-|-|no model and level in common|")
+        lines.append("|-|-|-|-|-|-|-|-|no model and level in common|")
     regressions = [c for c in changes if c.regression]
     lines += ["", f"{len(regressions)} significant regression(s)."]
     return "\n".join(lines) + "\n"
