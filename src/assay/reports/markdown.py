@@ -21,17 +21,10 @@ def _table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> list[s
 
 
 def render_markdown(report: Report) -> str:
-    spec = report.spec
     out = [
         f"# Model comparison: {report.run_name}",
         "",
-        f"Run `{report.run_path}`, started {report.started_at}, status **{report.status}**. "
-        f"{spec.prompts} prompts x {spec.rounds} rounds after {spec.warmup} warm-up "
-        f"pass(es), max {spec.max_tokens} tokens, temperature {spec.temperature}, "
-        f"{'streamed' if spec.stream else 'not streamed'}, "
-        f"{'prompt cache allowed' if spec.allow_prefix_cache else 'cold prompt cache'}"
-        + (f", endpoint {spec.endpoint}" if spec.endpoint else ", in-process")
-        + ".",
+        _imported(report) if report.source else _run(report),
         "",
         *_table(HEADLINE_COLUMNS, [headline_cells(r) for r in report.models]),
         "",
@@ -44,6 +37,29 @@ def render_markdown(report: Report) -> str:
         out += ["## Highlights", "", *[f"- {h}" for h in report.highlights], ""]
     out += _levels(report) + _server(report) + _energy(report) + _environment(report)
     return "\n".join(out) + "\n"
+
+
+def _run(report: Report) -> str:
+    spec = report.spec
+    return (
+        f"Run `{report.run_path}`, started {report.started_at}, status **{report.status}**. "
+        f"{spec.prompts} prompts x {spec.rounds} rounds after {spec.warmup} warm-up "
+        f"pass(es), max {spec.max_tokens} tokens, temperature {spec.temperature}, "
+        f"{'streamed' if spec.stream else 'not streamed'}, "
+        f"{'prompt cache allowed' if spec.allow_prefix_cache else 'cold prompt cache'}"
+        + (f", endpoint {spec.endpoint}" if spec.endpoint else ", in-process")
+        + "."
+    )
+
+
+def _imported(report: Report) -> str:
+    assert report.source is not None
+    when = f", started {report.started_at}" if report.started_at else ""
+    return (
+        f"Figures {report.source.describe()}{when}, status **{report.status}**"
+        + (f", endpoint {report.spec.endpoint}" if report.spec.endpoint else "")
+        + ". Only what that tool measured is shown; '-' is a figure it does not record."
+    )
 
 
 def _levels(report: Report) -> list[str]:
@@ -154,6 +170,8 @@ def _memory_of(source: str) -> str:
 
 
 def _environment(report: Report) -> list[str]:
+    if report.source is not None:
+        return ["## Environment", "", f"- Not recorded by {report.source.tool}.", ""]
     env = report.environment
     gpus = ", ".join(g.name for g in env.gpus) or "none"
     lines = [
