@@ -206,12 +206,22 @@ def load_report(
     watts_per_core: float | None = None,
     kwh_price: float | None = None,
     settings: Settings | None = None,
+    import_from: str | None = None,
 ) -> Report:
-    """The Report of a saved run, built from its files alone."""
+    """The Report of a saved run, built from its files alone; or a saved report (a
+    benchmark_report.json, or a directory holding one and no run); or, with
+    `import_from="aiperf"` or `"guidellm"`, that tool's export at `run_dir`. The energy
+    options apply only to a run built afresh."""
     from assay.reports.energy import DEFAULT_KWH_PRICE, DEFAULT_WATTS_PER_CORE
-    from assay.reports.model import build_report
+    from assay.reports.model import build_report, read_report
 
     catalog = ModelRegistry(settings or Settings()).catalog
+    if import_from is not None:
+        from assay.reports.interchange import import_report
+
+        return import_report(import_from, run_dir, catalog)
+    if _is_saved_report(run_dir):
+        return read_report(run_dir)
     return build_report(
         run_dir,
         catalog,
@@ -228,27 +238,53 @@ def report(
     watts_per_core: float | None = None,
     kwh_price: float | None = None,
     settings: Settings | None = None,
+    import_from: str | None = None,
 ) -> list[Path]:
-    """Write a run's reports (md, csv, json, html) and return their paths."""
+    """Write a run's reports (md, csv, json, html, aiperf) and return their paths.
+
+    With `import_from` ("aiperf" or "guidellm"), `run_dir` is that tool's export file (or
+    its directory) and the reports go beside it unless `out` says where; the JSON report is
+    always written then, as `compare` and `select` read an import from it."""
     from assay.reports.render import parse_formats, write_report
 
     chosen = parse_formats(",".join(formats))
     built = load_report(
-        run_dir, watts_per_core=watts_per_core, kwh_price=kwh_price, settings=settings
+        run_dir,
+        watts_per_core=watts_per_core,
+        kwh_price=kwh_price,
+        settings=settings,
+        import_from=import_from,
     )
-    return write_report(built, chosen, out or run_dir)
+    if import_from is None:
+        return write_report(built, chosen, out or run_dir)
+    if "json" not in chosen:
+        chosen.append("json")
+    return write_report(built, chosen, out or (run_dir if run_dir.is_dir() else run_dir.parent))
 
 
 def compare(run_a: Path, run_b: Path, *, threshold: float = 0.05) -> list[Change]:
     """Per model, level and metric: the change from run A to run B and whether it is a
-    significant regression."""
+    significant regression. Either may be a saved or imported report (a benchmark_report.json
+    or its directory): then the medians are its levels' p50s, and the change is untested."""
     from assay.bench.rundir import RunDir
-    from assay.reports.compare import compare_runs
+    from assay.reports.compare import compare_reports, compare_runs
 
+    if _is_saved_report(run_a) or _is_saved_report(run_b):
+        return compare_reports(load_report(run_a), load_report(run_b), threshold)
     first, second = RunDir(run_a), RunDir(run_b)
     first.read_meta()
     second.read_meta()
     return compare_runs(first, second, threshold)
+
+
+def _is_saved_report(path: Path) -> bool:
+    """A benchmark_report.json, or a directory holding one but no run (an import's)."""
+    from assay.bench.rundir import RUN_FILE
+    from assay.reports.model import REPORT_FILE
+
+    if path.is_file():
+        return True
+    return not (path / RUN_FILE).exists() and (path / REPORT_FILE).exists()
 
 
 def select(

@@ -71,3 +71,8 @@ class CorruptCacheError(AssayError):
     """Cached files whose bytes no longer match their recorded sha256."""
 
     exit_code = 1
+
+
+class ForeignExportError(AssayError):
+    """Another tool's export (AIPerf, GuideLLM) that assay cannot read: missing, not JSON,
+    another tool's file, or without the figures a report needs."""

@@ -17,7 +17,8 @@ NS = 1e9
 
 
 class Stats(BaseModel):
-    n: int
+    # None in a report imported from a tool that gives no count for the figure.
+    n: int | None
     mean: float
     p50: float
     p90: float

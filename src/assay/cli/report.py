@@ -14,12 +14,30 @@ from assay.reports.energy import DEFAULT_KWH_PRICE, DEFAULT_WATTS_PER_CORE
 
 
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory from assay bench.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A run directory from assay bench; with --import, the other tool's export.",
+            metavar="RUN_OR_FILE",
+        ),
+    ],
     format_: Annotated[
-        str, typer.Option("--format", help="Any of md,csv,json,html.")
+        str,
+        typer.Option(
+            "--format", help="Any of md,csv,json,html,aiperf (AIPerf's profile_export_aiperf.json)."
+        ),
     ] = "md,csv,json,html",
     out: Annotated[
-        Path | None, typer.Option(help="Where to write (default: the run directory).")
+        Path | None,
+        typer.Option(help="Where to write (default: the run directory, or the export's)."),
+    ] = None,
+    import_from: Annotated[
+        str | None,
+        typer.Option(
+            "--import",
+            help="Read another tool's JSON export instead of a run: aiperf "
+            "(profile_export_aiperf.json, or a directory of them) or guidellm (benchmarks.json).",
+        ),
     ] = None,
     watts_per_core: Annotated[
         float, typer.Option(min=0.1, help="For the energy estimate.")
@@ -28,11 +46,17 @@ def report(
         float, typer.Option(min=0, help="Price per kWh for the cost estimate.")
     ] = DEFAULT_KWH_PRICE,
 ) -> None:
-    """Render a run's report (Markdown, CSV, JSON, self-contained HTML with charts)."""
+    """Render a run's report (Markdown, CSV, JSON, self-contained HTML with charts, AIPerf's
+    JSON), or turn an AIPerf or GuideLLM export into one that compare and select read."""
     from assay import api
 
     paths = api.report(
-        run_dir, format_.split(","), out=out, watts_per_core=watts_per_core, kwh_price=kwh_price
+        run_dir,
+        format_.split(","),
+        out=out,
+        watts_per_core=watts_per_core,
+        kwh_price=kwh_price,
+        import_from=import_from,
     )
     for path in paths:
         typer.echo(str(path))
@@ -48,8 +72,12 @@ def _threshold(text: str) -> float:
 
 
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
-    run_b: Annotated[Path, typer.Argument(help="The run to check against it.")],
+    run_a: Annotated[
+        Path, typer.Argument(help="The baseline run directory (or an imported report).")
+    ],
+    run_b: Annotated[
+        Path, typer.Argument(help="The run to check against it (or an imported report).")
+    ],
     threshold: Annotated[str, typer.Option(help="Smallest change that counts, e.g. 5%.")] = "5%",
     out: Annotated[Path | None, typer.Option(help="Also write the Markdown here.")] = None,
 ) -> None:
@@ -69,7 +97,9 @@ def compare(
 
 
 def select(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory from assay bench.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run directory from assay bench (or an imported report).")
+    ],
     max_p95: Annotated[str | None, typer.Option(help="e.g. 2s")] = None,
     max_ttft: Annotated[str | None, typer.Option(help="TTFT p95 limit, e.g. 0.5s")] = None,
     max_memory: Annotated[str | None, typer.Option(help="Peak RSS limit, e.g. 2GB")] = None,

@@ -6,6 +6,10 @@ way, is larger than the threshold, and p < alpha. When both runs repeated the le
 (`--repeat`), the samples are the repeats instead: each repeat's median, compared with
 Welch's t-test, so the verdict holds run-to-run variation (a model loaded again, another
 moment of the machine), which requests inside one run cannot show.
+
+A report imported from another tool's export has no per-request values, only each level's
+statistics: against one, the medians come from those (the p50s) and nothing can be tested,
+so a change the wrong way beyond the threshold is a regression, marked untested.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from assay.bench import metrics as m
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir
 from assay.bench.spec import base_level, repeat_of
+from assay.bench.summary import LevelSummary
+from assay.reports.model import Report
 
 Metric = tuple[str, Callable[[RequestRecord], float | None], bool]
 
@@ -45,6 +51,8 @@ class Change:
     worse: bool
     significant: bool
     regression: bool
+    # False when a side had no per-request values (an imported report): no test was possible.
+    tested: bool = True
     # "requests": per-request values (Mann-Whitney U); "repeats": per-repeat medians (Welch).
     samples: str = "requests"
 
@@ -122,8 +130,75 @@ def _change(
         worse,
         significant,
         regression,
-        samples,
+        samples=samples,
     )
+
+
+# (name, the level's statistics, higher is better): METRICS, read from a report's levels.
+SUMMARY_METRICS: tuple[tuple[str, str, bool], ...] = (
+    ("e2e_s", "e2e_s", False),
+    ("ttft_s", "ttft_s", False),
+    ("tpot_s", "tpot_s", False),
+    ("decode_tok_s", "decode_tokens_per_second", True),
+    ("total_tok_s", "total_tokens_per_second", True),
+)
+
+
+def compare_reports(a: Report, b: Report, threshold: float = 0.05) -> list[Change]:
+    """Per model, level and metric in both reports: the change of the medians (the levels'
+    p50s); untested, for want of per-request values."""
+    changes = []
+    for model_a in a.models:
+        model_b = b.model(model_a.model)
+        if model_b is None:
+            continue
+        for level_a in model_a.levels:
+            level_b = model_b.level(level_a.level)
+            if level_b is not None:
+                changes += _summary_changes(model_a.model, level_a, level_b, threshold)
+    return changes
+
+
+def _summary_changes(
+    model: str, a: LevelSummary, b: LevelSummary, threshold: float
+) -> list[Change]:
+    changes = []
+    for name, attr, higher_better in SUMMARY_METRICS:
+        stats_a, stats_b = getattr(a, attr), getattr(b, attr)
+        if stats_a is None or stats_b is None:
+            continue
+        median_a, median_b = stats_a.p50, stats_b.p50
+        change = (median_b - median_a) / median_a if median_a else 0.0
+        worse = change < 0 if higher_better else change > 0
+        regression = worse and abs(change) > threshold
+        changes.append(
+            Change(
+                model,
+                a.level,
+                name,
+                median_a,
+                median_b,
+                change,
+                None,
+                worse,
+                False,
+                regression,
+                tested=False,
+            )
+        )
+    return changes
+
+
+def _verdict(c: Change, threshold: float) -> str:
+    if not c.tested:
+        beyond = abs(c.change) > threshold
+        word = "**regression**" if c.regression else "improvement" if beyond else "small change"
+        return f"{word} (untested)"
+    if c.regression:
+        return "**regression**"
+    if c.significant and not c.worse and abs(c.change) > threshold:
+        return "improvement"
+    return "within noise" if not c.significant else "small change"
 
 
 def render_comparison(changes: list[Change], run_a: str, run_b: str, threshold: float) -> str:
@@ -138,24 +213,20 @@ def render_comparison(changes: list[Change], run_a: str, run_b: str, threshold: 
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in changes:
-        verdict = (
-            "**regression**"
-            if c.regression
-            else (
-                "improvement"
-                if c.significant and not c.worse and abs(c.change) > threshold
-                else "within noise"
-                if not c.significant
-                else "small change"
-            )
-        )
         p = "-" if c.p_value is None else f"{c.p_value:.3g}"
         lines.append(
             f"|{c.model}|{c.level}|{c.metric}|{c.median_a:.4g}|{c.median_b:.4g}|"
-            f"{c.change:+.1%}|{p}|{c.samples}|{verdict}|"
+            f"{c.change:+.1%}|{p}|{c.samples if c.tested else '-'}|{_verdict(c, threshold)}|"
         )
     if not changes:
         lines.append("|-|-|-|-|-|-|-|-|no model and level in common|")
+    if any(not c.tested for c in changes):
+        lines += [
+            "",
+            "Untested: an imported report has no per-request values, so its medians are the "
+            "levels' p50s and nothing separates a change from noise; a change the wrong way "
+            f"beyond {threshold:.0%} counts as a regression.",
+        ]
     regressions = [c for c in changes if c.regression]
     lines += ["", f"{len(regressions)} significant regression(s)."]
     return "\n".join(lines) + "\n"

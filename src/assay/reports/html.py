@@ -29,8 +29,11 @@ pre { white-space: pre-wrap; background: #f7f8fa; padding: 1rem; }
 </head>
 <body>
 <h1>Model comparison: {{ report.run_name }}</h1>
-<p class="note">Run {{ report.run_path }} · started {{ report.started_at }}
+{% if report.source %}<p class="note">Figures {{ report.source.describe() }}
+{% if report.started_at %} · started {{ report.started_at }}{% endif %}
  · status {{ report.status }}</p>
+{% else %}<p class="note">Run {{ report.run_path }} · started {{ report.started_at }}
+ · status {{ report.status }}</p>{% endif %}
 <table id="headline">
 <thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in rows %}<tr>

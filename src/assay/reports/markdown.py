@@ -22,18 +22,10 @@ def _table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> list[s
 
 
 def render_markdown(report: Report) -> str:
-    spec = report.spec
     out = [
         f"# Model comparison: {report.run_name}",
         "",
-        f"Run `{report.run_path}`, started {report.started_at}, status **{report.status}**. "
-        f"{spec.prompts} prompts x {spec.rounds} rounds after {spec.warmup} warm-up "
-        f"pass(es), max {spec.max_tokens} tokens, temperature {spec.temperature}, "
-        f"{'streamed' if spec.stream else 'not streamed'}, "
-        f"{'prompt cache allowed' if spec.allow_prefix_cache else 'cold prompt cache'}"
-        + (f", endpoint {spec.endpoint}" if spec.endpoint else ", in-process")
-        + "."
-        + (f" Workload: {spec.workload}." if spec.workload else ""),
+        _imported(report) if report.source else _run(report),
         "",
         *_table(HEADLINE_COLUMNS, [headline_cells(r) for r in report.models]),
         "",
@@ -47,6 +39,30 @@ def render_markdown(report: Report) -> str:
     out += _levels(report) + workload_sections(report, _table) + _server(report)
     out += _energy(report) + _environment(report)
     return "\n".join(out) + "\n"
+
+
+def _run(report: Report) -> str:
+    spec = report.spec
+    return (
+        f"Run `{report.run_path}`, started {report.started_at}, status **{report.status}**. "
+        f"{spec.prompts} prompts x {spec.rounds} rounds after {spec.warmup} warm-up "
+        f"pass(es), max {spec.max_tokens} tokens, temperature {spec.temperature}, "
+        f"{'streamed' if spec.stream else 'not streamed'}, "
+        f"{'prompt cache allowed' if spec.allow_prefix_cache else 'cold prompt cache'}"
+        + (f", endpoint {spec.endpoint}" if spec.endpoint else ", in-process")
+        + "."
+        + (f" Workload: {spec.workload}." if spec.workload else "")
+    )
+
+
+def _imported(report: Report) -> str:
+    assert report.source is not None
+    when = f", started {report.started_at}" if report.started_at else ""
+    return (
+        f"Figures {report.source.describe()}{when}, status **{report.status}**"
+        + (f", endpoint {report.spec.endpoint}" if report.spec.endpoint else "")
+        + ". Only what that tool measured is shown; '-' is a figure it does not record."
+    )
 
 
 def _levels(report: Report) -> list[str]:
@@ -157,6 +173,8 @@ def _memory_of(source: str) -> str:
 
 
 def _environment(report: Report) -> list[str]:
+    if report.source is not None:
+        return ["## Environment", "", f"- Not recorded by {report.source.tool}.", ""]
     env = report.environment
     gpus = ", ".join(g.name for g in env.gpus) or "none"
     lines = [

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ValidationError, model_validator
 
 from assay.bench import metrics as m
 from assay.bench.probes import Environment, MemoryReport
@@ -28,6 +28,7 @@ from assay.bench.summary import (
     summarize,
 )
 from assay.catalog import Catalog
+from assay.errors import AssayError
 from assay.quality.aggregate import SourceKind
 from assay.reports.energy import (
     DEFAULT_KWH_PRICE,
@@ -38,6 +39,8 @@ from assay.reports.energy import (
 from assay.reports.licenses import LicenseClass, license_class
 
 REPORT_VERSION = 1
+# The JSON format's file name: the saved Report, which `load_report` reads back.
+REPORT_FILE = "benchmark_report.json"
 
 
 class QualityStat(BaseModel):
@@ -116,16 +119,17 @@ class ReportSpec(BaseModel):
     """What the run asked for, as the report shows it (run.json keeps the whole BenchSpec)."""
 
     models: list[str]
-    prompts: int
-    rounds: int
-    warmup: int
-    max_tokens: int
-    temperature: float
-    stream: bool
+    # None in a report imported from another tool's export, which does not record it.
+    prompts: int | None
+    rounds: int | None
+    warmup: int | None
+    max_tokens: int | None
+    temperature: float | None
+    stream: bool | None
     endpoint: str | None
     concurrency: list[int]
     rate: float | None
-    allow_prefix_cache: bool
+    allow_prefix_cache: bool | None
     # The objectives goodput counts against, in words ("TTFT <= 300 ms, E2E <= 5000 ms").
     slo: str | None = None
     # The workload beyond a prompt list, in words ("synthetic 1000±100 tokens in, ...").
@@ -164,11 +168,28 @@ def describe_workload(spec: BenchSpec) -> str | None:
     return "; ".join(parts) or None
 
 
+ImportedTool = Literal["AIPerf", "GuideLLM"]
+
+
+class ReportSource(BaseModel):
+    """Where an imported report's figures came from: another tool's export file. A report
+    built from an assay run has none."""
+
+    tool: ImportedTool
+    version: str | None
+    file: str
+
+    def describe(self) -> str:
+        version = self.version or "(the file names no version)"
+        return f"imported from {self.tool} {version}, {self.file}"
+
+
 class Report(BaseModel):
     version: int = REPORT_VERSION
     run_name: str
     run_path: str
-    started_at: str
+    # None when an imported export does not say when it ran.
+    started_at: str | None
     finished_at: str | None
     status: RunStatus
     environment: Environment
@@ -177,9 +198,32 @@ class Report(BaseModel):
     models: list[ModelReport]
     client: ClientSummary
     highlights: list[str]
+    source: ReportSource | None = None
 
     def model(self, name: str) -> ModelReport | None:
         return next((r for r in self.models if r.model == name), None)
+
+
+def read_report(path: Path) -> Report:
+    """A saved Report: `benchmark_report.json`, or a directory holding one (an imported
+    export's report directory, or a run's once rendered)."""
+    file = path / REPORT_FILE if path.is_dir() else path
+    try:
+        return Report.model_validate_json(file.read_text("utf-8"))
+    except OSError:
+        raise AssayError(
+            f"{path} is not a run directory (no run.json) nor an assay report (no {REPORT_FILE})"
+        ) from None
+    except ValidationError as exc:
+        raise AssayError(
+            f"{file} is not an assay report ({exc.error_count()} problem(s), first at "
+            f"{_location(exc)}); give a run directory or a {REPORT_FILE} that assay wrote"
+        ) from None
+
+
+def _location(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return ".".join(str(part) for part in first["loc"]) or "the top level"
 
 
 def build_report(
@@ -232,14 +276,14 @@ def _model_report(
     memory = summary.memory or MemoryReport(
         peak_rss_bytes=None, steady_rss_bytes=None, samples=0, source="none"
     )
-    headline = _headline_level(summary.levels)
+    headline = headline_level(summary.levels)
     timed = [
         r
         for r in records
         if r.model == summary.model and r.ok and not r.warmup and r.level == headline
     ]
     all_tokens = sum(r.completion_tokens or 0 for r in records if r.model == summary.model)
-    license_id = _license(summary.model, catalog)
+    license_id = license_of(summary.model, catalog)
     return ModelReport(
         model=summary.model,
         status=summary.status,
@@ -276,7 +320,8 @@ def _model_report(
     )
 
 
-def _headline_level(levels: list[LevelSummary]) -> str | None:
+def headline_level(levels: list[LevelSummary]) -> str | None:
+    """The level the headline table shows: sequential, else c1, else the first."""
     names = [lv.level for lv in levels]
     for preferred in ("sequential", "c1"):
         if preferred in names:
@@ -288,7 +333,8 @@ def _alias(run_name: str) -> str:
     return model_of(run_name).partition(":")[0]
 
 
-def _license(model: str, catalog: Catalog | None) -> str:
+def license_of(model: str, catalog: Catalog | None) -> str:
+    """The catalog's licence for a run name (alias, alias:variant, …@device), else unknown."""
     entry = catalog.get(_alias(model)) if catalog else None
     return entry.license if entry else "unknown"
 
