@@ -25,14 +25,14 @@ from assay.bench.events import (
     ModelStatus,
     StartEvent,
 )
-from assay.bench.probes import MemorySampler, fingerprint, listening_pid
+from assay.bench.probes import MemorySampler, fingerprint
 from assay.bench.records import RequestRecord
+from assay.bench.replicas import endpoint_target
 from assay.bench.rundir import RunDir, RunMeta, utc_now
 from assay.bench.server_metrics import Scraper
 from assay.bench.spec import BenchSpec, Level, model_of, plan
 from assay.bench.targets import (
     BenchRequest,
-    EndpointTarget,
     Generation,
     InProcessTarget,
     Target,
@@ -108,7 +108,7 @@ class BenchRunner:
         # Against an endpoint: its /metrics, scraped while each model runs.
         self._scraper = (
             Scraper(
-                spec.endpoint,
+                spec.endpoints(),
                 run.path,
                 self.clock,
                 {"Authorization": f"Bearer {api_key}"} if api_key else None,
@@ -219,13 +219,8 @@ class BenchRunner:
             json_schema=spec.json_schema,
         )
         if spec.endpoint:
-            return EndpointTarget(
-                model,
-                spec.endpoint,
-                self.api_key,
-                generation,
-                self.clock,
-                pid=listening_pid(spec.endpoint),
+            return endpoint_target(
+                model, spec.endpoints(), self.api_key, generation, self.clock, spec.balance
             )
         return InProcessTarget(model, self._loader(model), generation, self.clock)
 

@@ -11,6 +11,7 @@ from assay.bench import metrics as m
 from assay.bench.events import ClientEvent, ModelEvent, ModelRunInfo, ProgressEvent
 from assay.bench.probes import MemoryReport
 from assay.bench.records import RequestRecord
+from assay.bench.replica_summary import ReplicaSummary, replica_summaries
 from assay.bench.rundir import RunDir
 from assay.bench.server_metrics import ServerSample, ServerSide, read_samples, summarize_samples
 from assay.bench.spec import Slo, plan
@@ -44,6 +45,8 @@ class LevelSummary(BaseModel):
     # objective, and those good requests per second of the level (goodput).
     slo_met_rate: float | None = None
     goodput: float | None = None
+    # With several endpoints: the level per replica (its total stays the figures above).
+    replicas: list[ReplicaSummary] | None = None
 
 
 # A model event's status, then "partial" (some requests failed), "failed" (all did) or "not
@@ -99,6 +102,7 @@ def summarize(run: RunDir) -> Summary:
     for sample in read_samples(run.path):
         scraped[sample.model].append(sample)
     summaries = []
+    urls = meta.spec.endpoints()
     for model in meta.spec.run_names():
         state = states.get(model)
         slo = meta.spec.slo
@@ -110,6 +114,10 @@ def summarize(run: RunDir) -> Summary:
             )
             for name, recs in by_model[model].items()
             if name in levels
+        ]
+        level_summaries = [
+            lv.model_copy(update={"replicas": replica_summaries(by_model[model][lv.level], urls)})
+            for lv in level_summaries
         ]
         summaries.append(
             ModelSummary(

@@ -123,12 +123,15 @@ class ReportSpec(BaseModel):
     allow_prefix_cache: bool
     # The objectives goodput counts against, in words ("TTFT <= 300 ms, E2E <= 5000 ms").
     slo: str | None = None
+    # With several endpoints (replicas, comma-separated in `endpoint`): how requests spread.
+    balance: str | None = None
 
     @classmethod
     def of(cls, spec: BenchSpec) -> ReportSpec:
-        fields = spec.model_dump(include=set(cls.model_fields) - {"prompts", "slo"})
+        fields = spec.model_dump(include=set(cls.model_fields) - {"prompts", "slo", "balance"})
         slo = spec.slo.describe() if spec.slo is not None else None
-        return cls(**fields, prompts=len(spec.prompts), slo=slo)
+        balance = spec.balance if len(spec.endpoints()) > 1 else None
+        return cls(**fields, prompts=len(spec.prompts), slo=slo, balance=balance)
 
 
 class Report(BaseModel):
