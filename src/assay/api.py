@@ -138,8 +138,9 @@ def bench(
     """Benchmark models (in-process, or at `endpoint=`) and return the run's Report.
 
     Options are BenchSpec's fields: name, rounds, warmup, max_tokens, temperature, seed,
-    stream, threads, context_size, endpoint, concurrency, requests, duration_s, rate,
-    allow_prefix_cache, timeout_s. The run directory is `report.run_path`.
+    stream, threads, context_size, endpoint (several, comma-separated, are replicas of each
+    model), balance ("round-robin" or "least", over the replicas), concurrency, requests,
+    duration_s, rate, allow_prefix_cache, timeout_s. The run directory is `report.run_path`.
     """
     spec = bench_spec(models, prompts=prompts, **options)
     return run_spec(spec, out=out, api_key=api_key, settings=settings, hooks=hooks)

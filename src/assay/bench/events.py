@@ -64,6 +64,8 @@ class ModelRunInfo(BaseModel):
     gpu_layers: int | None = None
     # Whose memory was sampled: "runner process" (the model's own), "this process", ...
     memory_of: str | None = None
+    # Against several endpoints: how many replicas served the model.
+    replicas: int | None = None
     # 1/5/15-minute load averages when the model started and when it ended.
     load_average: list[list[float]] | None = None
     # Whose tokenizer measured synthetic prompts: "engine", "server" or "approximate (...)".

@@ -44,6 +44,8 @@ class RequestRecord(BaseModel):
     threads: str | None = None
     # With the spec's json_schema: whether the answer parsed as JSON and matched it.
     schema_valid: bool | None = None
+    # With several endpoints (replicas of one model): the base URL that answered.
+    replica: str | None = None
     # The turn of its conversation (0: the first; later turns carry the history).
     turn: int = 0
     # A synthetic prompt's length in tokens, counted by the target's tokenizer (the chat

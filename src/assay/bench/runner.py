@@ -27,9 +27,10 @@ from assay.bench.events import (
     StartEvent,
 )
 from assay.bench.metrics import request_throughput
-from assay.bench.probes import MemorySampler, fingerprint, listening_pid
+from assay.bench.probes import MemorySampler, fingerprint
 from assay.bench.prompts import Prompt
 from assay.bench.records import RequestRecord
+from assay.bench.replicas import endpoint_target
 from assay.bench.rundir import RunDir, RunMeta, utc_now
 from assay.bench.server_metrics import Scraper
 from assay.bench.spec import (
@@ -44,7 +45,6 @@ from assay.bench.spec import (
 )
 from assay.bench.targets import (
     BenchRequest,
-    EndpointTarget,
     Generation,
     InProcessTarget,
     Target,
@@ -133,7 +133,7 @@ class BenchRunner:
         # Against an endpoint: its /metrics, scraped while each model runs.
         self._scraper = (
             Scraper(
-                spec.endpoint,
+                spec.endpoints(),
                 run.path,
                 self.clock,
                 {"Authorization": f"Bearer {api_key}"} if api_key else None,
@@ -267,15 +267,15 @@ class BenchRunner:
             json_schema=spec.json_schema,
         )
         if spec.endpoint:
-            return EndpointTarget(
+            return endpoint_target(
                 model,
-                spec.endpoint,
+                spec.endpoints(),
                 self.api_key,
                 generation,
                 self.clock,
-                # Synthetic prompts where the server has no /tokenize: approximate lengths.
+                spec.balance,
+                # Synthetic prompts where a server has no /tokenize: approximate lengths.
                 count_tokens=self.registry.count_tokens if _synthetic(spec) else None,
-                pid=listening_pid(spec.endpoint),
             )
         return InProcessTarget(model, self._loader(model), generation, self.clock)
 

@@ -5,6 +5,11 @@ Only what explains the client's figures is kept, under one name whatever the ser
 it: requests waiting (queued) and running, and the KV cache's use (0-1). The names of assay
 serve, llama.cpp's server, vLLM and SGLang are known; a server without /metrics (or with
 none of these) leaves no file, and the run goes on.
+
+With several endpoints (replicas of one model) each is scraped at the same tick, and each
+sample says its replica: the summary gives each replica's peaks, and the deployment's as a
+whole from the replicas' figures of each tick (waiting and running added up, the fullest
+KV cache).
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -44,22 +50,28 @@ KV_CACHE = (
 
 
 class ServerSample(BaseModel):
-    """One scrape: when (the run's clock, ns), for which model, and what the server said."""
+    """One scrape: when (the run's clock, ns), for which model, and what the server said;
+    with replicas, which one said it (the replicas scraped at one tick share its t_ns)."""
 
     t_ns: int
     model: str
     waiting: float | None = None
     running: float | None = None
     kv_cache_usage: float | None = None
+    replica: str | None = None
 
 
 class ServerSide(BaseModel):
-    """A model's scrapes, summed up for the summary and the report."""
+    """A model's scrapes, summed up for the summary and the report. With replicas, these
+    peaks are the deployment's (per tick: waiting and running added up over the replicas
+    that answered, the fullest KV cache) and `replicas` holds each one's own."""
 
     samples: int
     peak_waiting: float | None = None
     peak_running: float | None = None
     peak_kv_cache_usage: float | None = None
+    replica: str | None = None
+    replicas: list[ServerSide] | None = None
 
 
 def metrics_url(endpoint: str) -> str:
@@ -96,19 +108,44 @@ def parse_sample(text: str, t_ns: int, model: str) -> ServerSample | bool:
     return ServerSample(t_ns=t_ns, model=model, waiting=waiting, running=running, kv_cache_usage=kv)
 
 
+def _peak(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _total(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _peaks(samples: list[ServerSample], replica: str | None = None) -> ServerSide:
+    return ServerSide(
+        samples=len(samples),
+        peak_waiting=_peak([s.waiting for s in samples]),
+        peak_running=_peak([s.running for s in samples]),
+        peak_kv_cache_usage=_peak([s.kv_cache_usage for s in samples]),
+        replica=replica,
+    )
+
+
 def summarize_samples(samples: list[ServerSample]) -> ServerSide | None:
     if not samples:
         return None
-
-    def peak(values: list[float | None]) -> float | None:
-        known = [v for v in values if v is not None]
-        return max(known) if known else None
-
+    by_replica: dict[str, list[ServerSample]] = defaultdict(list)
+    for sample in samples:
+        if sample.replica is not None:
+            by_replica[sample.replica].append(sample)
+    if not by_replica:
+        return _peaks(samples)
+    ticks: dict[int, list[ServerSample]] = defaultdict(list)
+    for sample in samples:
+        ticks[sample.t_ns].append(sample)
     return ServerSide(
         samples=len(samples),
-        peak_waiting=peak([s.waiting for s in samples]),
-        peak_running=peak([s.running for s in samples]),
-        peak_kv_cache_usage=peak([s.kv_cache_usage for s in samples]),
+        peak_waiting=_peak([_total([s.waiting for s in tick]) for tick in ticks.values()]),
+        peak_running=_peak([_total([s.running for s in tick]) for tick in ticks.values()]),
+        peak_kv_cache_usage=_peak([s.kv_cache_usage for s in samples]),
+        replicas=[_peaks(own, url) for url, own in by_replica.items()],
     )
 
 
@@ -124,23 +161,31 @@ def read_samples(run_path: Path) -> list[ServerSample]:
 
 
 class Scraper:
-    """Scrapes one endpoint's /metrics every `interval_s` while a model runs."""
+    """Scrapes an endpoint's /metrics every `interval_s` while a model runs; with several
+    (replicas), all of them at each tick, each sample tagged with its replica."""
 
     def __init__(
         self,
-        endpoint: str,
+        endpoints: str | Sequence[str],
         run_path: Path,
         clock: Callable[[], int],
         headers: dict[str, str] | None = None,
         interval_s: float = 1.0,
     ) -> None:
-        self._url = metrics_url(endpoint)
+        listed = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+        self._tagged = len(listed) > 1
+        # The endpoints still scraped: one that showed it has no such metrics is dropped.
+        self._urls = {endpoint: metrics_url(endpoint) for endpoint in listed}
         self._path = run_path / SERVER_METRICS_FILE
         self._clock = clock
         self._headers = headers or {}
         self._interval = interval_s
         self._task: asyncio.Task[None] | None = None
-        self.available = True  # False once the server showed it has no such metrics
+
+    @property
+    def available(self) -> bool:
+        """False once every endpoint showed it has no such metrics."""
+        return bool(self._urls)
 
     def start(self, model: str) -> None:
         if self.available:
@@ -156,28 +201,40 @@ class Scraper:
     async def _run(self, model: str) -> None:
         timeout = aiohttp.ClientTimeout(total=max(1.0, self._interval))
         async with aiohttp.ClientSession(timeout=timeout, headers=self._headers) as session:
-            while True:
-                sample = await self._scrape(session, model)
-                if sample is _NONE_HERE:
-                    self.available = False
-                    return
-                if isinstance(sample, ServerSample):
+            while self._urls:
+                tick = self._clock()
+                endpoints = list(self._urls)
+                results = await asyncio.gather(
+                    *(self._scrape(session, self._urls[e], tick, model) for e in endpoints)
+                )
+                lines = []
+                for endpoint, sample in zip(endpoints, results, strict=True):
+                    if sample is _NONE_HERE:
+                        del self._urls[endpoint]
+                    elif isinstance(sample, ServerSample):
+                        if self._tagged:
+                            sample = sample.model_copy(update={"replica": endpoint})
+                        dumped = sample.model_dump(exclude=None if self._tagged else {"replica"})
+                        lines.append(json.dumps(dumped) + "\n")
+                if lines:
                     with self._path.open("a", encoding="utf-8") as out:
-                        out.write(json.dumps(sample.model_dump()) + "\n")
+                        out.writelines(lines)
                 await asyncio.sleep(self._interval)
 
-    async def _scrape(self, session: aiohttp.ClientSession, model: str) -> object:
+    async def _scrape(
+        self, session: aiohttp.ClientSession, url: str, tick: int, model: str
+    ) -> object:
         """A sample; None when this scrape failed (a busy server: try again); _NONE_HERE
         when the server has no /metrics or none of the known series."""
         try:
-            async with session.get(self._url) as response:
+            async with session.get(url) as response:
                 if response.status != 200:
                     return _NONE_HERE
                 text = await response.text()
         except (aiohttp.ClientError, TimeoutError):
             return None
         try:
-            sample = parse_sample(text, self._clock(), model)
+            sample = parse_sample(text, tick, model)
         except ValueError:  # not Prometheus text
             return _NONE_HERE
         if isinstance(sample, ServerSample):

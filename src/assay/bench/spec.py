@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from assay.bench.prompts import Prompt
 from assay.bench.workload import TokenDist
@@ -15,6 +16,9 @@ LevelKind = Literal["warmup", "sequential", "concurrency", "rate", "trace"]
 # The concurrency of a sweep's throughput level when --concurrency gives none.
 SWEEP_CONCURRENCY = 16
 Device = Literal["auto", "cpu", "gpu"]
+# How requests are spread over several endpoints (replicas of one model): in turn, or to
+# the one with the fewest requests in flight (ties in turn).
+Balance = Literal["round-robin", "least"]
 
 
 class Slo(BaseModel):
@@ -61,6 +65,19 @@ def parse_slo(text: str) -> Slo:
     return Slo(**fields)
 
 
+def split_endpoints(text: str) -> list[str]:
+    """`URL1,URL2,...`: each an http(s) URL, none twice; a ValueError naming what is wrong."""
+    urls = [part.strip() for part in text.split(",") if part.strip()]
+    for url in urls:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"'{url}' is not an http(s) URL; write e.g. http://10.0.0.5:8000/v1")
+    twice = next((url for i, url in enumerate(urls) if url in urls[:i]), None)
+    if twice is not None:
+        raise ValueError(f"'{twice}' is given twice; list each replica once")
+    return urls
+
+
 class BenchSpec(BaseModel):
     name: str = "bench"
     models: list[str] = Field(min_length=1)
@@ -75,7 +92,9 @@ class BenchSpec(BaseModel):
     stream: bool = True
     threads: int | None = Field(default=None, ge=1)
     context_size: int | None = Field(default=None, ge=64)
+    # An OpenAI-compatible base URL; several, comma-separated, are replicas of each model.
     endpoint: str | None = None
+    balance: Balance = "round-robin"
     concurrency: list[int] = Field(default_factory=list)
     requests: int | None = Field(default=None, ge=1)
     duration_s: float | None = Field(default=None, gt=0)
@@ -126,6 +145,23 @@ class BenchSpec(BaseModel):
     @property
     def is_trace(self) -> bool:
         return any(p.arrival_s is not None for p in self.prompts)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _replicas(cls, value: str | None) -> str | None:
+        if value is None or "," not in value:
+            return value  # one URL: as before (an old run.json loads as it was written)
+        return ",".join(split_endpoints(value))
+
+    @model_validator(mode="after")
+    def _balance_needs_replicas(self) -> BenchSpec:
+        if self.balance != "round-robin" and len(self.endpoints()) < 2:
+            raise ValueError("balance spreads requests over several endpoints; give 2 or more")
+        return self
+
+    def endpoints(self) -> list[str]:
+        """The endpoint's replicas: one URL, several, or none (in-process)."""
+        return [url.strip() for url in (self.endpoint or "").split(",") if url.strip()]
 
     def run_names(self) -> list[str]:
         """What each model is called in this run: the model, or model@device."""

@@ -12,6 +12,7 @@ from assay.bench import metrics as m
 from assay.bench.events import ClientEvent, ModelEvent, ModelRunInfo, ProgressEvent
 from assay.bench.probes import MemoryReport
 from assay.bench.records import RequestRecord
+from assay.bench.replica_summary import ReplicaSummary, replica_summaries
 from assay.bench.rundir import RunDir
 from assay.bench.server_metrics import ServerSample, ServerSide, read_samples, summarize_samples
 from assay.bench.spec import (
@@ -54,6 +55,8 @@ class LevelSummary(BaseModel):
     # objective, and those good requests per second of the level (goodput).
     slo_met_rate: float | None = None
     goodput: float | None = None
+    # With several endpoints: the level per replica (its total stays the figures above).
+    replicas: list[ReplicaSummary] | None = None
     # Synthetic prompts: their lengths as the target's tokenizer counted them.
     input_tokens: m.Stats | None = None
     # Held output lengths: the share of answered requests that got exactly the length asked.
@@ -167,9 +170,17 @@ def summarize(run: RunDir) -> Summary:
     for sample in read_samples(run.path):
         scraped[sample.model].append(sample)
     summaries = []
+    urls = spec.endpoints()
     for model in spec.run_names():
         state = failed.get(model) or states.get(model)  # one failed repeat fails the model
         levels = _levels(spec, by_model[model])
+        pooled: dict[str, list[RequestRecord]] = defaultdict(list)
+        for name, recs in by_model[model].items():
+            pooled[base_level(name)] += recs
+        levels = [
+            lv.model_copy(update={"replicas": replica_summaries(pooled[lv.level], urls)})
+            for lv in levels
+        ]
         summaries.append(
             ModelSummary(
                 model=model,

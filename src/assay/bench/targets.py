@@ -82,6 +82,8 @@ class TargetInfo:
     thread_policy: str | None = None
     # Whose memory `pid` is: "runner process" (the model's own), "this process", "server".
     memory_of: str | None = None
+    # Against several endpoints: how many replicas serve the model.
+    replicas: int | None = None
 
 
 class Target(Protocol):
@@ -253,7 +255,8 @@ class InProcessTarget:
             self._loaded = None
 
 
-# A request that failed this way before any response byte never reached the server.
+# A request that failed this way before any response byte never reached the server (not a
+# refused connect, ClientConnectorError, a ClientOSError too: nothing listens there).
 _STALE_ERRORS = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 _STALE_CONNECTION = "connection closed before the request was sent: "
 
@@ -444,7 +447,8 @@ class EndpointTarget:
             reason = (
                 "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             )
-            if first_byte is None and isinstance(exc, _STALE_ERRORS):
+            refused = isinstance(exc, aiohttp.ClientConnectorError)
+            if first_byte is None and isinstance(exc, _STALE_ERRORS) and not refused:
                 reason = f"{_STALE_CONNECTION}{reason}"
             sent = written.ns or intended
             return _record(request, sent_ns=sent, end_ns=self._clock(), error=reason)

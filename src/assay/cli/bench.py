@@ -85,7 +85,15 @@ def bench(
     endpoint: Annotated[
         str | None,
         typer.Option(
-            help="An OpenAI-compatible base URL (or FOUNDRY_LOCAL_ENDPOINT, ASSAY_ENDPOINT)."
+            help="An OpenAI-compatible base URL (or FOUNDRY_LOCAL_ENDPOINT, ASSAY_ENDPOINT); "
+            "several, comma-separated, are replicas of each model, its requests spread over them."
+        ),
+    ] = None,
+    balance: Annotated[
+        str | None,
+        typer.Option(
+            help="With several --endpoint URLs: round-robin (the default) or least (the replica "
+            "with the fewest requests in flight, ties in turn)."
         ),
     ] = None,
     api_key: Annotated[str | None, typer.Option(help="API key for --endpoint.")] = None,
@@ -201,7 +209,7 @@ def bench(
             threads=threads,
             context_size=ctx,
             devices=_devices(device),
-            endpoint=endpoint or settings.endpoint,
+            **_replicas(endpoint or settings.endpoint, balance),
             concurrency=[_positive(c) for c in _csv(concurrency)],
             requests=requests,
             duration_s=duration,
@@ -238,6 +246,26 @@ def bench(
     _print_result(result, console)
     for path in api.report(Path(result.run_path), formats) if formats else []:
         console.print(f"report: {path}")
+
+
+def _replicas(endpoint: str | None, balance: str | None) -> dict[str, str | None]:
+    """--endpoint and --balance, checked: bad input fails in one line before anything runs."""
+    from assay.bench.spec import split_endpoints
+
+    try:
+        urls = split_endpoints(endpoint) if endpoint and "," in endpoint else None
+    except ValueError as exc:
+        raise AssayError(f"--endpoint: {exc}") from None
+    if balance is None:
+        return {"endpoint": endpoint}
+    if balance not in ("round-robin", "least"):
+        raise AssayError(f"--balance takes round-robin or least (got '{balance}')")
+    if urls is None or len(urls) < 2:
+        raise AssayError(
+            "--balance spreads requests over several endpoints: give --endpoint URL1,URL2,... "
+            "or leave --balance out"
+        )
+    return {"endpoint": endpoint, "balance": balance}
 
 
 def _devices(text: str) -> list[str]:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from assay.reports.formatting import latency_cells, status_cell
 from assay.reports.model import ModelReport, Report
+from assay.reports.replicas import REPLICA_COLUMNS, replica_rows
 from assay.units import format_bytes, format_number, format_seconds
 
 COLUMNS = (
@@ -37,9 +38,14 @@ _RESOURCES = ("Model", "Peak mem", "Disk", "Load")
 
 
 def report_tables(report: Report, width: int) -> list[Table]:
-    """One table if it fits `width` characters, else the same figures in three."""
-    rows = [row for model in report.models for row in _rows(model)]
+    """One table if it fits `width` characters, else the same figures in three; then, when
+    several endpoints served a model, its levels per replica."""
     title = f"assay bench: {report.run_name}"
+    return _model_tables(report, title, width) + _replica_tables(report, title)
+
+
+def _model_tables(report: Report, title: str, width: int) -> list[Table]:
+    rows = [row for model in report.models for row in _rows(model)]
     whole = _table(title, COLUMNS, rows)
     if _natural_width(whole) <= width:
         return [whole]
@@ -49,6 +55,11 @@ def report_tables(report: Report, width: int) -> list[Table]:
         _table(f"{title}: throughput", _THROUGHPUT, rows),
         _table(f"{title}: resources", _RESOURCES, per_model),
     ]
+
+
+def _replica_tables(report: Report, title: str) -> list[Table]:
+    rows = [dict(zip(REPLICA_COLUMNS, row, strict=True)) for row in replica_rows(report)]
+    return [_table(f"{title}: replicas", REPLICA_COLUMNS, rows)] if rows else []
 
 
 def _rows(model: ModelReport) -> list[dict[str, str]]:
@@ -74,8 +85,8 @@ def _rows(model: ModelReport) -> list[dict[str, str]]:
 def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, str]]) -> Table:
     table = Table(title=title, show_edge=False)
     for column in columns:
-        justify = "left" if column in ("Model", "Level", "Status") else "right"
-        if column == "Model":
+        justify = "left" if column in ("Model", "Level", "Replica", "Status") else "right"
+        if column in ("Model", "Replica"):
             table.add_column(column, overflow="fold")
         else:
             table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from assay.reports.charts import all_charts
 from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells
 from assay.reports.markdown import render_markdown
 from assay.reports.model import Report
+from assay.reports.replicas import REPLICA_COLUMNS, REPLICA_NOTE, replica_rows
 
 _TEMPLATE = """<!doctype html>
 <html lang="en">
@@ -21,6 +22,7 @@ table { border-collapse: collapse; margin: 1rem 0; font-variant-numeric: tabular
 th, td { border-bottom: 1px solid #d8dde3; padding: .3rem .6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f5f7; }
+#replicas th:nth-child(-n+3), #replicas td:nth-child(-n+3) { text-align: left; }
 figure { margin: 1.5rem 0; }
 figure svg { max-width: 100%; height: auto; }
 .note { color: #5b6672; }
@@ -42,6 +44,14 @@ pre { white-space: pre-wrap; background: #f7f8fa; padding: 1rem; }
 </table>
 {% if report.highlights %}<h2>Highlights</h2>
 <ul>{% for h in report.highlights %}<li>{{ h }}</li>{% endfor %}</ul>{% endif %}
+{% if replica_rows %}<h2>Replicas</h2>
+<table id="replicas">
+<thead><tr>{% for c in replica_columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in replica_rows %}<tr>
+{% for cell in row %}<td>{{ cell }}</td>{% endfor %}
+</tr>{% endfor %}</tbody>
+</table>
+<p class="note">{{ replica_note }}</p>{% endif %}
 <h2>Charts</h2>
 {% for title, svg in charts %}
 <figure class="chart"><figcaption>{{ title }}</figcaption>{{ svg | safe }}</figure>
@@ -61,4 +71,7 @@ def render_html(report: Report) -> str:
         rows=[headline_cells(r) for r in report.models],
         charts=all_charts(report),
         markdown=render_markdown(report),
+        replica_columns=REPLICA_COLUMNS,
+        replica_rows=replica_rows(report),
+        replica_note=REPLICA_NOTE,
     )

@@ -7,6 +7,7 @@ import re
 from assay.bench.probes import Environment
 from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells
 from assay.reports.model import ModelReport, Report
+from assay.reports.replicas import REPLICA_COLUMNS, REPLICA_NOTE, replica_rows, served_by
 from assay.reports.workloads import workload_sections
 from assay.units import format_bytes
 from assay.units import format_millis as millis
@@ -36,8 +37,8 @@ def render_markdown(report: Report) -> str:
     ]
     if report.highlights:
         out += ["## Highlights", "", *[f"- {h}" for h in report.highlights], ""]
-    out += _levels(report) + workload_sections(report, _table) + _server(report)
-    out += _energy(report) + _environment(report)
+    out += _levels(report) + workload_sections(report, _table) + _replicas(report)
+    out += _server(report) + _energy(report) + _environment(report)
     return "\n".join(out) + "\n"
 
 
@@ -49,8 +50,7 @@ def _run(report: Report) -> str:
         f"pass(es), max {spec.max_tokens} tokens, temperature {spec.temperature}, "
         f"{'streamed' if spec.stream else 'not streamed'}, "
         f"{'prompt cache allowed' if spec.allow_prefix_cache else 'cold prompt cache'}"
-        + (f", endpoint {spec.endpoint}" if spec.endpoint else ", in-process")
-        + "."
+        + f", {served_by(spec)}."
         + (f" Workload: {spec.workload}." if spec.workload else "")
     )
 
@@ -112,25 +112,45 @@ def _levels(report: Report) -> list[str]:
     return ["## Load levels", "", *_table(header, rows), "", *notes]
 
 
-def _server(report: Report) -> list[str]:
-    rows = [
-        [
-            r.model,
-            str(r.server.samples),
-            number(r.server.peak_waiting, 0),
-            number(r.server.peak_running, 0),
-            "-" if r.server.peak_kv_cache_usage is None else f"{r.server.peak_kv_cache_usage:.0%}",
-        ]
-        for r in report.models
-        if r.server is not None
-    ]
+def _replicas(report: Report) -> list[str]:
+    rows = replica_rows(report)
     if not rows:
         return []
-    header = ["Model", "Scrapes", "Peak waiting", "Peak running", "Peak KV cache use"]
+    return ["## Replicas", "", *_table(REPLICA_COLUMNS, rows), "", REPLICA_NOTE, ""]
+
+
+def _server(report: Report) -> list[str]:
+    replicas = any(r.server is not None and r.server.replicas for r in report.models)
+    rows = []
+    for r in report.models:
+        if r.server is None:
+            continue
+        sides = [(r.server, "all (summed per tick)" if r.server.replicas else "-")]
+        sides += [(side, side.replica or "-") for side in r.server.replicas or []]
+        for side, replica in sides:
+            rows.append(
+                [
+                    r.model,
+                    *([replica] if replicas else []),
+                    str(side.samples),
+                    number(side.peak_waiting, 0),
+                    number(side.peak_running, 0),
+                    "-" if side.peak_kv_cache_usage is None else f"{side.peak_kv_cache_usage:.0%}",
+                ]
+            )
+    if not rows:
+        return []
+    header = ["Model", *(["Replica"] if replicas else []), "Scrapes", "Peak waiting"]
+    header += ["Peak running", "Peak KV cache use"]
     note = (
         "The endpoint's own /metrics, read every second while each model ran "
         "(server_metrics.jsonl): requests queued and running, and the KV cache's use."
     )
+    if replicas:
+        note += (
+            " With replicas, every one is read at each tick: the 'all' row's peaks are of the "
+            "replicas' waiting and running added up per tick, and of the fullest KV cache."
+        )
     return ["## The server's side", "", *_table(header, rows), "", note, ""]
 
 

@@ -135,10 +135,12 @@ class ReportSpec(BaseModel):
     # The workload beyond a prompt list, in words ("synthetic 1000±100 tokens in, ...").
     workload: str | None = None
     repeat: int = 1
+    # With several endpoints (replicas, comma-separated in `endpoint`): how requests spread.
+    balance: str | None = None
 
     @classmethod
     def of(cls, spec: BenchSpec) -> ReportSpec:
-        fields = spec.model_dump(include=set(cls.model_fields) - {"prompts", "slo"})
+        fields = spec.model_dump(include=set(cls.model_fields) - {"prompts", "slo", "balance"})
         slo = spec.slo.describe() if spec.slo is not None else None
         return cls(
             **fields,
