@@ -281,6 +281,7 @@ def test_a_sweep_finds_the_highest_rate_within_the_slos(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
     path = run_dir(tmp_path)
+    assert "Best rate req/s" in result.stdout  # the console's sweep table
     sweep = summary(path)["models"][0]["sweep"]
     rates = [p["rate"] for p in sweep["points"]]
     assert len(rates) == 5 and rates == sorted(rates)

@@ -41,7 +41,33 @@ def report_tables(report: Report, width: int) -> list[Table]:
     """One table if it fits `width` characters, else the same figures in three; then, when
     several endpoints served a model, its levels per replica."""
     title = f"assay bench: {report.run_name}"
-    return _model_tables(report, title, width) + _replica_tables(report, title)
+    tables = _model_tables(report, title, width) + _replica_tables(report, title)
+    return tables + _sweep_tables(report, title)
+
+
+_SWEEP = ("Model", "Throughput req/s", "Rates", "Best rate req/s", "Target")
+
+
+def _sweep_tables(report: Report, title: str) -> list[Table]:
+    """A sweep's answer per model: the highest rate that kept the SLOs at the target."""
+    rows = [
+        dict(
+            zip(
+                _SWEEP,
+                (
+                    m.model,
+                    format_number(m.sweep.max_rate, 2),
+                    ", ".join(format_number(p.rate, 2) for p in m.sweep.points),
+                    format_number(m.sweep.best_rate, 2),
+                    f"{m.sweep.target:.0%}",
+                ),
+                strict=True,
+            )
+        )
+        for m in report.models
+        if m.sweep is not None
+    ]
+    return [_table(f"{title}: sweep", _SWEEP, rows)] if rows else []
 
 
 def _model_tables(report: Report, title: str, width: int) -> list[Table]:
