@@ -1,0 +1,158 @@
+"""The client's ceiling and its TTFT error at issue 18's workload: synthetic prompts of
+1,000 tokens asking for 128 output tokens, 16 streams, against `assay mock-server`.
+
+1. Ceiling: a zero-latency mock (pinned to one core) answers 128 one-token chunks at once;
+   the client (pinned to the other core) runs closed loop at concurrency 16. Requests/s and
+   chunks/s are then what the client itself sustains with 1k-token request bodies.
+2. Error: a paced mock (20 ms to the first token, 1 ms per token: 16,000 chunks/s at c16);
+   what the client measures above 20 ms TTFT and 1 ms ITL is its own error.
+3. Set-up: the time to make the synthetic prompts (exact lengths with the bundled SmolLM2
+   tokenizer, as for an endpoint without /tokenize), before any level's clock starts.
+
+    .venv/bin/python benchmarks/workload_client.py [--requests 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _servers import free_port, python
+from assay import api
+from assay.bench import metrics
+from assay.bench.records import RequestRecord
+from assay.bench.rundir import RunDir
+from assay.bench.session import create_run, execute
+from assay.bench.workload import exact_text
+from assay.config import Settings
+from assay.registry import ModelRegistry
+
+INPUT, OUTPUT, CONCURRENCY, PACED_TTFT_MS, PACED_ITL_MS = 1000, 128, 16, 20.0, 1.0
+
+
+@contextlib.contextmanager
+def mock(core: int, ttft_ms: float, itl_ms: float) -> Iterator[str]:
+    port = free_port()
+    args = ["--port", str(port), "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
+    server = subprocess.Popen(
+        [python(), "-m", "assay", "mock-server", *args, "--output-tokens", str(OUTPUT)],
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: os.sched_setaffinity(0, {core}),
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/models", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def level(url: str, requests: int) -> list[RequestRecord]:
+    spec = api.bench_spec(
+        ["mock"],
+        name="workload-client",
+        input_tokens=str(INPUT),
+        output_tokens=str(OUTPUT),
+        endpoint=url,
+        concurrency=[CONCURRENCY],
+        requests=requests,
+        warmup=0,
+    )
+    with tempfile.TemporaryDirectory() as out:
+        run = create_run(spec, Path(out))
+        execute(run, ModelRegistry(Settings()))
+        return [r for r in RunDir(run.path).records() if r.ok]
+
+
+def synthesis_seconds(requests: int) -> float:
+    count = ModelRegistry(Settings()).count_tokens
+
+    async def counted(text: str) -> int:
+        return count(text)
+
+    async def make_all() -> None:
+        for i in range(requests):
+            await exact_text(counted, f"mock|c16|{i}", 1234, INPUT)
+
+    count("warm")  # the tokenizer's load is not the synthesis
+    started = time.perf_counter()
+    asyncio.run(make_all())
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    client_core, server_core = cores[0], cores[-1]
+    os.sched_setaffinity(0, {client_core})
+    load_start = os.getloadavg()[0]
+    with mock(server_core, 0, 0) as url:
+        ceiling = level(url, args.requests)
+    with mock(server_core, PACED_TTFT_MS, PACED_ITL_MS) as url:
+        paced = level(url, 96)
+    make = synthesis_seconds(args.requests)
+    load_end = os.getloadavg()[0]
+
+    duration = metrics.level_duration(ceiling)
+    chunks = sum(len(r.chunk_ns) for r in ceiling)
+    ttft = [t for r in paced if (t := metrics.ttft(r)) is not None]
+    itl = [g for r in paced for g in metrics.itl(r)]
+    table = Table(
+        title=f"{INPUT}-token synthetic prompts, {OUTPUT} output tokens, concurrency "
+        f"{CONCURRENCY}; client on core {client_core}, mock on core {server_core}"
+    )
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("ceiling: requests/s (zero-latency mock)", f"{len(ceiling) / duration:,.1f}")
+    table.add_row("ceiling: chunks/s", f"{chunks / duration:,.0f}")
+    table.add_row(
+        "ceiling: prompt tokens held (input 1000)",
+        f"{sum(r.input_tokens == INPUT for r in ceiling)}/{len(ceiling)}",
+    )
+    table.add_row(
+        "ceiling: output held (128)",
+        f"{sum(bool(r.output_held) for r in ceiling)}/{len(ceiling)}",
+    )
+    table.add_row(
+        f"paced ({PACED_TTFT_MS:g} ms TTFT, {PACED_ITL_MS:g} ms/token): TTFT error p50",
+        f"{statistics.median(ttft) * 1000 - PACED_TTFT_MS:+.2f} ms",
+    )
+    table.add_row(
+        "paced: TTFT error mean", f"{statistics.fmean(ttft) * 1000 - PACED_TTFT_MS:+.2f} ms"
+    )
+    table.add_row("paced: ITL error mean", f"{statistics.fmean(itl) * 1000 - PACED_ITL_MS:+.3f} ms")
+    table.add_row(
+        f"set-up: {args.requests} synthetic prompts of {INPUT} tokens (SmolLM2 tokenizer)",
+        f"{make:.2f} s",
+    )
+    console = Console(width=120)
+    console.print(table)
+    console.print(f"load average (1 min): {load_start:.2f} at start, {load_end:.2f} at end")
+
+
+if __name__ == "__main__":
+    main()
