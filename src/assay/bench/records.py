@@ -44,6 +44,13 @@ class RequestRecord(BaseModel):
     threads: str | None = None
     # With the spec's json_schema: whether the answer parsed as JSON and matched it.
     schema_valid: bool | None = None
+    # A reasoning model's reply (all None for a reply without reasoning; `text` is the content
+    # as sent, a think block included, and reasoning sent in a field is not kept): when its
+    # first answer token came (None: it never got past reasoning, or was not streamed), and
+    # how many of its completion tokens were reasoning, counted how (see bench/reasoning.py).
+    first_output_ns: int | None = None
+    reasoning_tokens: int | None = None
+    reasoning_source: TokenSource | None = None
 
     @property
     def ok(self) -> bool:

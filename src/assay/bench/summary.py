@@ -44,6 +44,12 @@ class LevelSummary(BaseModel):
     # objective, and those good requests per second of the level (goodput).
     slo_met_rate: float | None = None
     goodput: float | None = None
+    # With reasoning in any answered request (else None, as for a model that never thinks):
+    # TTFO (the first answer token; TTFT for a request that did not reason), and the answered
+    # requests' reasoning tokens (0 for one that did not reason) and answer tokens.
+    ttfo_s: m.Stats | None = None
+    reasoning_tokens: m.Stats | None = None
+    answer_tokens: m.Stats | None = None
 
 
 # A model event's status, then "partial" (some requests failed), "failed" (all did) or "not
@@ -144,7 +150,7 @@ def _level(
 ) -> LevelSummary:
     ok = [r for r in records if r.ok]
     errors = [r for r in records if not r.ok]
-    return LevelSummary(
+    level = LevelSummary(
         level=name,
         kind=kind,
         concurrency=concurrency,
@@ -172,6 +178,7 @@ def _level(
         first_error=errors[0].error if errors else None,
         schema_valid_rate=_schema_valid_rate(ok),
     )
+    return _with_reasoning(level, ok)
 
 
 def _with_goodput(
@@ -185,6 +192,18 @@ def _with_goodput(
         update={
             "slo_met_rate": good / len(records),
             "goodput": good / duration if duration > 0 else None,
+        }
+    )
+
+
+def _with_reasoning(level: LevelSummary, ok: list[RequestRecord]) -> LevelSummary:
+    if all(r.reasoning_tokens is None for r in ok):
+        return level
+    return level.model_copy(
+        update={
+            "ttfo_s": m.stats(v for r in ok if (v := m.ttfo(r)) is not None),
+            "reasoning_tokens": m.stats(r.reasoning_tokens or 0 for r in ok),
+            "answer_tokens": m.stats(v for r in ok if (v := m.answer_tokens(r)) is not None),
         }
     )
 
