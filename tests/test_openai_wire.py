@@ -148,6 +148,71 @@ def test_the_usage_and_its_cached_prompt_tokens() -> None:
     assert partial == wire.Usage(4, None)
 
 
+def thinking(said: str, key: str = "reasoning_content", content: str | None = None) -> bytes:
+    delta = {key: said} if content is None else {key: said, "content": content}
+    event = {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+    return b"data: " + json.dumps(event).encode()
+
+
+def test_reasoning_in_a_field_is_a_chunk_of_its_own_apart_from_the_content() -> None:
+    reply = wire.parse_stream(
+        [
+            (1, chunk("")),  # the role chunk, content ""
+            (2, thinking("Two")),
+            (3, thinking(" and two.", key="reasoning")),  # vLLM >= 0.9, OpenRouter, Ollama
+            (4, thinking("", content="\n\n")),
+            (5, chunk("Four.")),
+            (6, b"data: [DONE]"),
+        ]
+    )
+    assert reply.times == (2, 3, 4, 5)
+    assert reply.chunks == ("", "", "\n\n", "Four.")
+    assert reply.reasoning == ("Two", " and two.", "", "")
+    assert reply.text == "\n\nFour.", "the text is the content alone"
+
+
+def test_a_stream_without_reasoning_has_none_and_odd_fields_are_passed_over() -> None:
+    plain = wire.parse_stream([(1, chunk("<think>a</think>")), (2, chunk("b"))])
+    assert plain.reasoning == (), "a think block in the content is content here"
+    assert plain.chunks == ("<think>a</think>", "b")
+    odd = b'data: {"choices":[{"delta":{"content":"x","reasoning":{"effort":"low"}}}]}'
+    reply = wire.parse_stream([(1, odd)])
+    assert reply.error is None and reply.chunks == ("x",) and reply.reasoning == ()
+    empty = wire.parse_stream([(1, thinking("")), (2, thinking("", content=""))])
+    assert empty.times == () and empty.reasoning == ()
+
+
+def test_the_usage_counts_the_reasoning_tokens() -> None:
+    usage = {
+        "prompt_tokens": 12,
+        "completion_tokens": 30,
+        "completion_tokens_details": {"reasoning_tokens": 24},
+    }
+    reply = wire.parse_stream([(1, chunk(" a", usage=usage))])
+    assert reply.usage == wire.Usage(12, 30, reasoning_tokens=24)
+    odd = {**usage, "completion_tokens_details": None}
+    assert wire.parse_stream([(1, chunk(" a", usage=odd))]).usage == wire.Usage(12, 30)
+
+
+def test_a_whole_response_with_its_reasoning() -> None:
+    body = {
+        "choices": [
+            {
+                "message": {"role": "assistant", "content": "Four.", "reasoning_content": "2+2"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 4},
+    }
+    assert wire.parse_completion(body) == wire.Completion(
+        "Four.", "stop", wire.Usage(5, 4), reasoning="2+2"
+    )
+    body["choices"][0]["message"] = {"content": "Four.", "reasoning": "2+2"}  # type: ignore[index]
+    assert wire.parse_completion(body).reasoning == "2+2"
+    body["choices"][0]["message"] = {"content": "Four.", "reasoning_content": None}  # type: ignore[index]
+    assert wire.parse_completion(body).reasoning is None
+
+
 def test_a_whole_response() -> None:
     chat = {
         "choices": [{"message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],

@@ -105,6 +105,7 @@ class Usage:
     prompt_tokens: int | None
     completion_tokens: int | None
     cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens
+    reasoning_tokens: int | None = None  # usage.completion_tokens_details.reasoning_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +121,21 @@ class StreamEvent:
 
 @dataclass(frozen=True, slots=True)
 class StreamReply:
-    """A streamed response read whole: its content chunks with the times they arrived, the
-    last finish reason and usage it gave, and the last error it sent."""
+    """A streamed response read whole: its chunks with the times they arrived, the last
+    finish reason and usage it gave, and the last error it sent.
+
+    A chunk is an event that added text: `chunks` holds the content each added ("" for one
+    that carried only reasoning) and `reasoning` the text each carried in a
+    `reasoning_content` or `reasoning` field (vLLM, llama.cpp's server, DeepSeek, OpenRouter
+    and Ollama send a reasoning model's thinking there), or () when no event carried any.
+    """
 
     times: tuple[int, ...]
     chunks: tuple[str, ...]
     finish_reason: str | None
     usage: Usage | None
     error: str | None
+    reasoning: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
@@ -158,6 +166,7 @@ def parse_stream(lines: Sequence[tuple[int, bytes]]) -> StreamReply:
         events = [_loads(p) for p in payloads]
     times: list[int] = []
     chunks: list[str] = []
+    thoughts: list[str] = []
     finish = usage = error = None
     for now, event in zip(arrived, events, strict=True):
         # The common shape is read without checks; any other fails fast into an error.
@@ -165,21 +174,29 @@ def parse_stream(lines: Sequence[tuple[int, bytes]]) -> StreamReply:
             if "error" in event and event["error"] is not None:
                 error = parse_error(event).message
                 continue
-            text = ""
+            text = thought = ""
             for choice in event.get("choices") or ():
                 delta = choice.get("delta")  # a chat chunk's delta; a completion's "text"
-                piece = delta.get("content") if delta is not None else choice.get("text")
+                if delta is not None:
+                    piece = delta.get("content")
+                    said = delta.get("reasoning_content") or delta.get("reasoning")
+                    if said and isinstance(said, str):
+                        thought += said
+                else:
+                    piece = choice.get("text")
                 if piece:
                     text += piece
                 if choice.get("finish_reason"):
                     finish = str(choice["finish_reason"])
-            if text:
+            if text or thought:
                 times.append(now)
                 chunks.append(text)
+                thoughts.append(thought)
             usage = event.get("usage") or usage
         except (AttributeError, TypeError):
             error = f"the server sent an event in no known shape: {event!r:.80}"
-    return StreamReply(tuple(times), tuple(chunks), finish, _usage(usage), error)
+    reasoning = tuple(thoughts) if any(thoughts) else ()
+    return StreamReply(tuple(times), tuple(chunks), finish, _usage(usage), error, reasoning)
 
 
 def parse_line(line: str | bytes) -> StreamEvent | None:
@@ -206,8 +223,13 @@ def _usage(usage: Any) -> Usage | None:
         return None
     details = usage.get("prompt_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
     return Usage(
-        _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), _int(cached)
+        _int(usage.get("prompt_tokens")),
+        _int(usage.get("completion_tokens")),
+        _int(cached),
+        _int(reasoning),
     )
 
 
@@ -218,11 +240,13 @@ def _int(value: Any) -> int | None:
 @dataclass(frozen=True, slots=True)
 class Completion:
     """A whole (not streamed) response. `text` is None when the body has no
-    choices[0].message.content (chat) nor choices[0].text (completion)."""
+    choices[0].message.content (chat) nor choices[0].text (completion); `reasoning` is the
+    message's `reasoning_content` (or `reasoning`), None when it has none."""
 
     text: str | None
     finish_reason: str | None
     usage: Usage | None
+    reasoning: str | None = None
 
 
 def parse_completion(body: Any) -> Completion:
@@ -235,12 +259,17 @@ def parse_completion(body: Any) -> Completion:
         choice = {}
     message = choice.get("message")
     text: str | None = None
+    reasoning: str | None = None
+    if isinstance(message, dict):
+        said = message.get("reasoning_content") or message.get("reasoning")
+        reasoning = said if isinstance(said, str) and said else None
     if isinstance(message, dict) and "content" in message:
         text = str(message["content"] or "")
     elif "text" in choice:
         text = str(choice["text"] or "")
     finish = choice.get("finish_reason")
-    return Completion(text, str(finish) if finish else None, _usage(body.get("usage")))
+    usage = _usage(body.get("usage"))
+    return Completion(text, str(finish) if finish else None, usage, reasoning)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,13 @@
 """Metrics: small pure functions of request records, and their statistics.
 
 Per request: TTFT, inter-token latencies, TPOT, end-to-end latency, decode tok/s and the
-workshop's total tok/s. Per level: request throughput and aggregate output tok/s.
+workshop's total tok/s; for reasoning models, TTFO and the answer's tokens. Per level:
+request throughput and aggregate output tok/s.
+
+A reasoning model's tokens are all tokens here, as AIPerf and vLLM count them: TTFT is the
+first token of any kind, reasoning or answer; ITL, TPOT, decode tok/s and output tok/s count
+the reasoning tokens with the answer's. TTFO (time to first output token) is what a reader
+of the answer waits for.
 """
 
 from __future__ import annotations
@@ -81,10 +87,33 @@ def mean_interval(values: Iterable[float | None]) -> Interval | None:
 
 
 def ttft(r: RequestRecord) -> float | None:
-    """Seconds from sending to the first content token (a role-only chunk is not a token)."""
+    """Seconds from sending to the first content token of any kind, reasoning or answer (a
+    role-only chunk is not a token)."""
     if r.first_token_ns is None:
         return None
     return (r.first_token_ns - r.sent_ns) / NS
+
+
+def ttfo(r: RequestRecord) -> float | None:
+    """Time to first output token: seconds from sending to the first answer (non-reasoning)
+    content token; for a reply without reasoning, its TTFT. None when the reply never got
+    past its reasoning (cut off while thinking), was not streamed, or had no token.
+
+    AIPerf's `time_to_first_output_token` (the first non-reasoning chunk), except that here
+    the text inside `<think>` blocks of the content is reasoning too, and a blank answer
+    chunk (the newlines after `</think>`) is not yet output (bench/reasoning.py)."""
+    if r.first_output_ns is not None:
+        return (r.first_output_ns - r.sent_ns) / NS
+    return ttft(r) if r.reasoning_tokens is None else None
+
+
+def answer_tokens(r: RequestRecord) -> int | None:
+    """The completion's tokens that are not reasoning (all of them without reasoning):
+    AIPerf's `output_token_count`, where the completion tokens are its output sequence
+    length (`output_token_count + reasoning_token_count`)."""
+    if r.completion_tokens is None:
+        return None
+    return max(0, r.completion_tokens - (r.reasoning_tokens or 0))
 
 
 def e2e(r: RequestRecord) -> float:
@@ -118,7 +147,7 @@ def meets(
         return False
     if tpot_s is not None:
         per_token = tpot(r)
-        if per_token is None and (r.completion_tokens or 0) >= 2:
+        if per_token is None and r.completion_tokens != 1:  # none, unknown, or no TTFT
             return False
         if per_token is not None and per_token > tpot_s:
             return False

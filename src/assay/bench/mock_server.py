@@ -1,7 +1,10 @@
 """A mock OpenAI-compatible server with exact, configurable timing, to check the client.
 
 Chat and text completions, streamed or whole: time to first token, inter-token delay,
-tokens per chunk, an optional role-only first chunk, output length and a failure rate.
+tokens per chunk, an optional role-only first chunk, output length and a failure rate, and
+for a reasoning model, reasoning tokens before the answer: in a `reasoning_content` field
+(chat only) or inside `<think>` ... `</think>` in the content, counted in the usage's
+completion_tokens_details.reasoning_tokens unless told not to.
 It is a bare asyncio protocol with httptools' parser, so that its own work stays far below
 a millisecond per request: a request's clock starts when its first bytes arrive, and chunks
 leave on absolute deadlines, so delays do not accumulate drift.
@@ -15,7 +18,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httptools
 
@@ -30,6 +33,14 @@ class MockConfig:
     failure_rate: float = 0.0
     seed: int = 0
     prompt_tokens: int = 10
+    # Tokens of reasoning before the output tokens (max_tokens caps the two together).
+    reasoning_tokens: int = 0
+    reasoning_format: Literal["field", "think"] = "field"
+    reasoning_usage: bool = True
+
+    def thinking(self, chat: bool) -> int:
+        """The reasoning tokens of a reply (a text completion has no reasoning field)."""
+        return self.reasoning_tokens if chat or self.reasoning_format == "think" else 0
 
 
 _TOKENS = tuple(f" w{i}" for i in range(100))
@@ -134,7 +145,8 @@ class MockProtocol(asyncio.Protocol):
         if self.rng.random() < config.failure_rate:
             self._json(500, {"error": {"message": "mock failure", "type": "server_error"}})
             return
-        n = min(int(body.get("max_tokens") or config.output_tokens), config.output_tokens)
+        most = config.output_tokens + config.thinking(chat)
+        n = min(int(body.get("max_tokens") or most), most)
         if body.get("stream"):
             await self._stream(request, body, chat, n)
         else:
@@ -156,35 +168,56 @@ class MockProtocol(asyncio.Protocol):
             self._write(
                 event('{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}')
             )
+        thinking = min(config.thinking(chat), n)
+        think = config.reasoning_format == "think"
         sent = 0
         while sent < n:
-            k = min(config.tokens_per_chunk, n - sent)
+            # A chunk is all reasoning or all answer.
+            k = min(config.tokens_per_chunk, (thinking if sent < thinking else n) - sent)
             # Chunk j leaves at TTFT + j*k*ITL: the first token at TTFT, then ITL per token.
             await _sleep_until(request.arrived + (config.ttft_ms + config.itl_ms * sent) / 1000)
-            text = json.dumps("".join(_TOKENS[(sent + j) % 100] for j in range(k)))
-            field = f'"delta":{{"content":{text}}}' if chat else f'"text":{text}'
+            words = "".join(_TOKENS[(sent + j) % 100] for j in range(k))
+            key = "content"
+            if sent < thinking and think:
+                words = ("<think>" if sent == 0 else "") + words
+                words += "</think>" if sent + k == thinking else ""
+            elif sent < thinking:
+                key = "reasoning_content"
+            text = json.dumps(words)
+            field = f'"delta":{{"{key}":{text}}}' if chat else f'"text":{text}'
             self._write(event(f'{{"index":0,{field},"finish_reason":null}}'))
             sent += k
         last = '"delta":{}' if chat else '"text":""'
         self._write(event(f'{{"index":0,{last},"finish_reason":"length"}}'))
         if (body.get("stream_options") or {}).get("include_usage"):
-            self._write(event("", f',"usage":{json.dumps(_usage(n, config))}'))
+            usage = _usage(n, config, thinking)
+            self._write(event("", f',"usage":{json.dumps(usage)}'))
         self._write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
 
 
-def _usage(n: int, config: MockConfig) -> dict[str, int]:
-    return {
+def _usage(n: int, config: MockConfig, thinking: int) -> dict[str, Any]:
+    usage: dict[str, Any] = {
         "prompt_tokens": config.prompt_tokens,
         "completion_tokens": n,
         "total_tokens": config.prompt_tokens + n,
     }
+    if thinking and config.reasoning_usage:
+        usage["completion_tokens_details"] = {"reasoning_tokens": thinking}
+    return usage
 
 
 def _whole(body: dict[str, Any], chat: bool, n: int, config: MockConfig) -> dict[str, Any]:
-    text = "".join(_TOKENS[i % 100] for i in range(n))
+    thinking = min(config.thinking(chat), n)
+    reasoning = "".join(_TOKENS[i % 100] for i in range(thinking))
+    text = "".join(_TOKENS[i % 100] for i in range(thinking, n))
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if thinking and config.reasoning_format == "think":
+        text = message["content"] = f"<think>{reasoning}</think>{text}"
+    elif thinking:
+        message["reasoning_content"] = reasoning
     choice: dict[str, Any] = {"index": 0, "finish_reason": "length"}
     if chat:
-        choice["message"] = {"role": "assistant", "content": text}
+        choice["message"] = message
     else:
         choice["text"] = text
     return {
@@ -192,7 +225,7 @@ def _whole(body: dict[str, Any], chat: bool, n: int, config: MockConfig) -> dict
         "object": "chat.completion" if chat else "text_completion",
         "model": body.get("model", "mock"),
         "choices": [choice],
-        "usage": _usage(n, config),
+        "usage": _usage(n, config, thinking),
     }
 
 

@@ -61,6 +61,14 @@ class RequestRecord(BaseModel):
             return None
         return self.completion_tokens == self.output_tokens_asked
 
+    # A reasoning model's reply (all None for a reply without reasoning; `text` is the content
+    # as sent, a think block included, and reasoning sent in a field is not kept): when its
+    # first answer token came (None: it never got past reasoning, or was not streamed), and
+    # how many of its completion tokens were reasoning, counted how (see bench/reasoning.py).
+    first_output_ns: int | None = None
+    reasoning_tokens: int | None = None
+    reasoning_source: TokenSource | None = None
+
     @property
     def ok(self) -> bool:
         return self.error is None

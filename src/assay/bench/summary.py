@@ -55,6 +55,12 @@ class LevelSummary(BaseModel):
     # objective, and those good requests per second of the level (goodput).
     slo_met_rate: float | None = None
     goodput: float | None = None
+    # With reasoning in any answered request (else None, as for a model that never thinks):
+    # TTFO (the first answer token; TTFT for a request that did not reason), and the answered
+    # requests' reasoning tokens (0 for one that did not reason) and answer tokens.
+    ttfo_s: m.Stats | None = None
+    reasoning_tokens: m.Stats | None = None
+    answer_tokens: m.Stats | None = None
     # With several endpoints: the level per replica (its total stays the figures above).
     replicas: list[ReplicaSummary] | None = None
     # Synthetic prompts: their lengths as the target's tokenizer counted them.
@@ -316,7 +322,7 @@ def _level(
 ) -> LevelSummary:
     ok = [r for r in records if r.ok]
     errors = [r for r in records if not r.ok]
-    return LevelSummary(
+    level = LevelSummary(
         level=name,
         kind=kind,
         concurrency=concurrency,
@@ -348,6 +354,7 @@ def _level(
         cached_tokens=m.stats(r.cached_tokens for r in ok if r.cached_tokens is not None),
         turns=_turns(ok) if any(r.turn for r in records) else None,
     )
+    return _with_reasoning(level, ok)
 
 
 def _share(flags: Iterable[bool | None]) -> float | None:
@@ -382,6 +389,18 @@ def _with_goodput(
         update={
             "slo_met_rate": good / len(records),
             "goodput": good / duration if duration > 0 else None,
+        }
+    )
+
+
+def _with_reasoning(level: LevelSummary, ok: list[RequestRecord]) -> LevelSummary:
+    if all(r.reasoning_tokens is None for r in ok):
+        return level
+    return level.model_copy(
+        update={
+            "ttfo_s": m.stats(v for r in ok if (v := m.ttfo(r)) is not None),
+            "reasoning_tokens": m.stats(r.reasoning_tokens or 0 for r in ok),
+            "answer_tokens": m.stats(v for r in ok if (v := m.answer_tokens(r)) is not None),
         }
     )
 

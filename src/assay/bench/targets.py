@@ -18,7 +18,8 @@ import aiohttp
 
 from assay import openai_wire as wire
 from assay.bench.prompts import Prompt
-from assay.bench.records import RequestRecord
+from assay.bench.reasoning import count_reasoning, first_output_ns, split_reasoning
+from assay.bench.records import RequestRecord, TokenSource
 from assay.engines import CancelToken, LoadedModel, Message, SamplingParams
 from assay.engines.json_schema import grammar_for_schema_json
 from assay.engines.threads import threads_of
@@ -214,6 +215,7 @@ class InProcessTarget:
         times: list[int] = []
         tokens: list[int] = []
         texts: list[str] = []
+        timed: list[str] = []  # the text of each timed chunk (a chunk of no token adds to one)
         final = None
         try:
             for chunk in self._loaded.chat(list(request.messages), params, cancel):
@@ -221,6 +223,9 @@ class InProcessTarget:
                 if chunk.tokens:
                     times.append(now)
                     tokens.append(chunk.tokens)
+                    timed.append(chunk.text)
+                elif timed:
+                    timed[-1] += chunk.text
                 texts.append(chunk.text)
                 final = chunk
         except ModelCrashedError:
@@ -232,6 +237,9 @@ class InProcessTarget:
         end = self._clock()
         usage = final.usage if final else None
         timed_out = final is not None and final.finish_reason == "cancelled"
+        source: TokenSource = "tokenizer" if usage and usage.source == "counted" else "engine"
+        split = split_reasoning(timed)  # the engine's chunks carry think blocks as text
+        thinking = count_reasoning(None, split, tokens, None, chunks_source=source)
         return _record(
             request,
             sent_ns=sent,
@@ -242,11 +250,14 @@ class InProcessTarget:
             end_ns=end,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
-            token_source="tokenizer" if usage and usage.source == "counted" else "engine",
+            token_source=source,
             finish_reason=final.finish_reason if final else None,
             error=f"timed out after {g.timeout_s:g} s" if timed_out else None,
             text="".join(texts),
             threads=threads_of(self._loaded),
+            first_output_ns=first_output_ns(times, split) if thinking else None,
+            reasoning_tokens=thinking.tokens if thinking else None,
+            reasoning_source=thinking.source if thinking else None,
         )
 
     async def close(self) -> None:
@@ -486,19 +497,29 @@ class EndpointTarget:
         times: tuple[int, ...] = ()
         chunks: tuple[str, ...] = ()
         error = None
-        if isinstance(reply, wire.StreamReply):
-            times, chunks, error = reply.times, reply.chunks, reply.error
         text = reply.text or ""
+        if isinstance(reply, wire.StreamReply):
+            times, chunks, error, fields = reply.times, reply.chunks, reply.error, reply.reasoning
+        else:
+            fields = (reply.reasoning,) if reply.reasoning else ()
         usage = reply.usage
-        counted = wire.count_completion(usage, text, len(times), self._count_tokens)
+        # A reasoning field's text is the completion's too (content and reasoning per chunk).
+        said = "".join(fields)
+        counted = wire.count_completion(usage, said + text, len(times), self._count_tokens)
         completion = counted.tokens if counted else None
+        whole = tuple(map(str.__add__, chunks, fields)) if fields and times else chunks
+        chunk_tokens = wire.spread_tokens(whole, completion)
+        split = split_reasoning(chunks if times else (text,), fields)
+        # A whole reply is one chunk of all the completion's tokens.
+        tokens = chunk_tokens if times else (completion,) if completion else ()
+        thinking = count_reasoning(usage, split, tokens, self._count_tokens)
         return _record(
             request,
             sent_ns=sent,
             first_byte_ns=first_byte,
             first_token_ns=times[0] if times else None,
             chunk_ns=times,
-            chunk_tokens=wire.spread_tokens(chunks, completion),
+            chunk_tokens=chunk_tokens,
             end_ns=end,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=completion,
@@ -507,6 +528,9 @@ class EndpointTarget:
             finish_reason=reply.finish_reason,
             error=error,
             text=text,
+            first_output_ns=first_output_ns(times, split) if thinking else None,
+            reasoning_tokens=thinking.tokens if thinking else None,
+            reasoning_source=thinking.source if thinking else None,
         )
 
     async def close(self) -> None:

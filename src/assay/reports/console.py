@@ -1,8 +1,9 @@
 """The console table of a run's Report: the workshop's shape plus assay's columns.
 
-Its thirteen columns need about 145 characters. On a narrower terminal the same figures come
-in three tables (latency and throughput per model and level; memory, disk and load time per
-model), rather than the terminal wrapping figures inside their cells ("0.81" over "s").
+Its thirteen columns need about 145 characters (three more, TTFO and reasoning tokens beside
+TTFT, when a model reasoned). On a narrower terminal the same figures come in three tables
+(latency and throughput per model and level; memory, disk and load time per model), rather
+than the terminal wrapping figures inside their cells ("0.81" over "s").
 Figures never wrap; a long model name folds onto a second line.
 """
 
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from assay.reports.formatting import latency_cells, status_cell
+from assay.reports.formatting import has_reasoning, latency_cells, status_cell, with_reasoning
 from assay.reports.model import ModelReport, Report
 from assay.reports.replicas import REPLICA_COLUMNS, replica_rows
 from assay.units import format_bytes, format_number, format_seconds
@@ -38,8 +39,9 @@ _RESOURCES = ("Model", "Peak mem", "Disk", "Load")
 
 
 def report_tables(report: Report, width: int) -> list[Table]:
-    """One table if it fits `width` characters, else the same figures in three; then, when
-    several endpoints served a model, its levels per replica."""
+    """One table if it fits `width` characters, else the same figures in three (a model
+    that reasoned adds its TTFO and reasoning tokens beside TTFT); then, when several
+    endpoints served a model, its levels per replica; then a sweep's answer."""
     title = f"assay bench: {report.run_name}"
     tables = _model_tables(report, title, width) + _replica_tables(report, title)
     return tables + _sweep_tables(report, title)
@@ -71,13 +73,15 @@ def _sweep_tables(report: Report, title: str) -> list[Table]:
 
 
 def _model_tables(report: Report, title: str, width: int) -> list[Table]:
-    rows = [row for model in report.models for row in _rows(model)]
-    whole = _table(title, COLUMNS, rows)
+    reasoning = has_reasoning(report)
+    columns = with_reasoning(COLUMNS, reasoning)
+    rows = [row for model in report.models for row in _rows(model, columns, reasoning)]
+    whole = _table(title, columns, rows)
     if _natural_width(whole) <= width:
         return [whole]
     per_model = list({row["Model"]: row for row in rows}.values())
     return [
-        _table(f"{title}: latency", _LATENCY, rows),
+        _table(f"{title}: latency", with_reasoning(_LATENCY, reasoning), rows),
         _table(f"{title}: throughput", _THROUGHPUT, rows),
         _table(f"{title}: resources", _RESOURCES, per_model),
     ]
@@ -88,23 +92,23 @@ def _replica_tables(report: Report, title: str) -> list[Table]:
     return [_table(f"{title}: replicas", REPLICA_COLUMNS, rows)] if rows else []
 
 
-def _rows(model: ModelReport) -> list[dict[str, str]]:
+def _rows(model: ModelReport, columns: tuple[str, ...], reasoning: bool) -> list[dict[str, str]]:
     if not model.levels:
-        empty = dict.fromkeys(COLUMNS, "-")
+        empty = dict.fromkeys(columns, "-")
         return [{**empty, "Model": model.model, "Status": status_cell(model, None)}]
     rows = []
     for level in model.levels:
         cells = [
             model.model,
             level.level,
-            *latency_cells(level),
+            *latency_cells(level, reasoning),
             format_number(level.request_throughput, 2),
             format_bytes(model.peak_rss_bytes),
             format_bytes(model.disk_bytes),
             format_seconds(model.load_seconds),
             status_cell(model, level),
         ]
-        rows.append(dict(zip(COLUMNS, cells, strict=True)))
+        rows.append(dict(zip(columns, cells, strict=True)))
     return rows
 
 

@@ -47,6 +47,11 @@ COLUMNS = (
     "quality_rules",
     "joules_per_token",
     "schema_valid_rate",
+    "ttfo_mean_s",
+    "ttfo_p50_s",
+    "ttfo_p95_s",
+    "reasoning_tokens_mean",
+    "answer_tokens_mean",
 )
 
 
@@ -108,6 +113,11 @@ def render_csv(report: Report) -> str:
                     "prompt_tokens_mean": _stat(lv.prompt_tokens, "mean"),
                     "completion_tokens_mean": _stat(lv.completion_tokens, "mean"),
                     "schema_valid_rate": lv.schema_valid_rate,
+                    "ttfo_mean_s": _stat(lv.ttfo_s, "mean"),
+                    "ttfo_p50_s": _stat(lv.ttfo_s, "p50"),
+                    "ttfo_p95_s": _stat(lv.ttfo_s, "p95"),
+                    "reasoning_tokens_mean": _stat(lv.reasoning_tokens, "mean"),
+                    "answer_tokens_mean": _stat(lv.answer_tokens, "mean"),
                 }
             )
     return buffer.getvalue()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from assay.bench.summary import LevelSummary
-from assay.reports.model import ModelReport
+from assay.reports.model import ModelReport, Report
 from assay.units import format_bytes
 from assay.units import format_millis as millis
 from assay.units import format_number as number
@@ -33,8 +33,41 @@ HEADLINE_COLUMNS = (
 )
 
 
-def latency_cells(level: LevelSummary | None) -> list[str]:
-    """Avg Latency, p95, TPS, TTFT p50, TTFT p95, Decode tok/s of one load level."""
+# Beside TTFT when a model reasoned: the time to its first answer token and its reasoning.
+REASONING_COLUMNS = ("TTFO mean", "TTFO p95", "Reasoning tok")
+REASONING_NOTE = (
+    "TTFO: time to the first answer token, after the reasoning (TTFT: the first token of "
+    "either). Reasoning tok: reasoning tokens per request (mean), part of the completion's."
+)
+
+
+def has_reasoning(report: Report) -> bool:
+    """Whether any model reasoned at any level: only then do the tables show TTFO."""
+    return any(lv.reasoning_tokens is not None for r in report.models for lv in r.levels)
+
+
+def with_reasoning(columns: tuple[str, ...], reasoning: bool) -> tuple[str, ...]:
+    """The columns with REASONING_COLUMNS after "TTFT p95", if `reasoning`."""
+    if not reasoning:
+        return columns
+    at = columns.index("TTFT p95") + 1
+    return (*columns[:at], *REASONING_COLUMNS, *columns[at:])
+
+
+def reasoning_cells(level: LevelSummary | None) -> list[str]:
+    """TTFO mean, TTFO p95 and mean reasoning tokens of one load level."""
+    ttfo = level.ttfo_s if level else None
+    thought = level.reasoning_tokens if level else None
+    return [
+        millis(ttfo.mean if ttfo else None),
+        millis(ttfo.p95 if ttfo else None),
+        number(thought.mean if thought else None, 0),
+    ]
+
+
+def latency_cells(level: LevelSummary | None, reasoning: bool = False) -> list[str]:
+    """Avg Latency, p95, TPS, TTFT p50, TTFT p95, Decode tok/s of one load level; with
+    `reasoning`, reasoning_cells after TTFT p95."""
     e2e = level.e2e_s if level else None
     ttft = level.ttft_s if level else None
     tps = level.total_tokens_per_second if level else None
@@ -45,6 +78,7 @@ def latency_cells(level: LevelSummary | None) -> list[str]:
         number(tps.mean if tps else None),
         millis(ttft.p50 if ttft else None),
         millis(ttft.p95 if ttft else None),
+        *(reasoning_cells(level) if reasoning else []),
         number(decode.mean if decode else None),
     ]
 
@@ -58,11 +92,11 @@ def status_cell(r: ModelReport, level: LevelSummary | None) -> str:
     return status
 
 
-def headline_cells(r: ModelReport) -> list[str]:
+def headline_cells(r: ModelReport, reasoning: bool = False) -> list[str]:
     level = r.headline
     return [
         r.model,
-        *latency_cells(level),
+        *latency_cells(level, reasoning),
         format_bytes(r.peak_rss_bytes),
         format_bytes(r.disk_bytes),
         seconds(r.load_seconds),

@@ -5,7 +5,12 @@ from __future__ import annotations
 import jinja2
 
 from assay.reports.charts import all_charts
-from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells
+from assay.reports.formatting import (
+    HEADLINE_COLUMNS,
+    has_reasoning,
+    headline_cells,
+    with_reasoning,
+)
 from assay.reports.markdown import render_markdown
 from assay.reports.model import Report
 from assay.reports.replicas import REPLICA_COLUMNS, REPLICA_NOTE, replica_rows
@@ -65,10 +70,11 @@ pre { white-space: pre-wrap; background: #f7f8fa; padding: 1rem; }
 
 def render_html(report: Report) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    reasoning = has_reasoning(report)
     return env.from_string(_TEMPLATE).render(
         report=report,
-        columns=HEADLINE_COLUMNS,
-        rows=[headline_cells(r) for r in report.models],
+        columns=with_reasoning(HEADLINE_COLUMNS, reasoning),
+        rows=[headline_cells(r, reasoning) for r in report.models],
         charts=all_charts(report),
         markdown=render_markdown(report),
         replica_columns=REPLICA_COLUMNS,

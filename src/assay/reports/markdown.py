@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 
 from assay.bench.probes import Environment
-from assay.reports.formatting import HEADLINE_COLUMNS, headline_cells
+from assay.reports.formatting import (
+    HEADLINE_COLUMNS,
+    REASONING_COLUMNS,
+    REASONING_NOTE,
+    has_reasoning,
+    headline_cells,
+    reasoning_cells,
+    with_reasoning,
+)
 from assay.reports.model import ModelReport, Report
 from assay.reports.replicas import REPLICA_COLUMNS, REPLICA_NOTE, replica_rows, served_by
 from assay.reports.workloads import workload_sections
@@ -23,16 +31,20 @@ def _table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> list[s
 
 
 def render_markdown(report: Report) -> str:
+    reasoning = has_reasoning(report)
     out = [
         f"# Model comparison: {report.run_name}",
         "",
         _imported(report) if report.source else _run(report),
         "",
-        *_table(HEADLINE_COLUMNS, [headline_cells(r) for r in report.models]),
+        *_table(
+            with_reasoning(HEADLINE_COLUMNS, reasoning),
+            [headline_cells(r, reasoning) for r in report.models],
+        ),
         "",
         "Avg Latency and p95: end-to-end seconds per request. TPS: the workshop's total tokens "
         "(prompt + completion) per second of latency. Decode tok/s: tokens after the first per "
-        "second after the first.",
+        "second after the first." + (f" {REASONING_NOTE}" if reasoning else ""),
         "",
     ]
     if report.highlights:
@@ -69,6 +81,7 @@ def _levels(report: Report) -> list[str]:
     rows = []
     schema = any(lv.schema_valid_rate is not None for r in report.models for lv in r.levels)
     slo = any(lv.slo_met_rate is not None for r in report.models for lv in r.levels)
+    reasoning = has_reasoning(report)
     for r in report.models:
         for lv in r.levels:
             valid = lv.schema_valid_rate
@@ -81,6 +94,7 @@ def _levels(report: Report) -> list[str]:
                     number(lv.request_throughput, 2),
                     number(lv.output_tokens_per_second),
                     millis(lv.ttft_s.p95 if lv.ttft_s else None),
+                    *(reasoning_cells(lv) if reasoning else []),
                     millis(lv.itl_s.p50 if lv.itl_s else None),
                     seconds(lv.e2e_s.p95 if lv.e2e_s else None),
                     *([f"{valid:.0%}" if valid is not None else "-"] if schema else []),
@@ -97,6 +111,7 @@ def _levels(report: Report) -> list[str]:
         "Req/s",
         "Output tok/s",
         "TTFT p95",
+        *(REASONING_COLUMNS if reasoning else ()),
         "ITL p50",
         "E2E p95",
         *(["Schema valid"] if schema else []),
