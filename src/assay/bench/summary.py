@@ -164,7 +164,7 @@ class Summary(BaseModel):
 def summarize(run: RunDir) -> Summary:
     meta = run.read_meta()
     spec = meta.spec
-    records = _latest_attempt(run.records())
+    records = latest_attempt(run.records())
     by_model: dict[str, dict[str, list[RequestRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         if not record.warmup:
@@ -303,7 +303,9 @@ def _sweep(spec: BenchSpec, levels: list[LevelSummary]) -> SweepSummary:
     )
 
 
-def _latest_attempt(records: list[RequestRecord]) -> list[RequestRecord]:
+def latest_attempt(records: list[RequestRecord]) -> list[RequestRecord]:
+    """Each level's records from its latest attempt (a duration-bound level that a resumed
+    run ran again replaces the earlier one)."""
     latest: dict[tuple[str, str], int] = {}
     for r in records:
         key = (r.model, r.level)

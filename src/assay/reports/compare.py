@@ -24,7 +24,7 @@ from assay.bench import metrics as m
 from assay.bench.records import RequestRecord
 from assay.bench.rundir import RunDir
 from assay.bench.spec import base_level, repeat_of
-from assay.bench.summary import LevelSummary
+from assay.bench.summary import LevelSummary, latest_attempt
 from assay.reports.model import Report
 
 Metric = tuple[str, Callable[[RequestRecord], float | None], bool]
@@ -73,7 +73,7 @@ def _values(
 def compare_runs(
     path_a: RunDir, path_b: RunDir, threshold: float = 0.05, alpha: float = 0.05
 ) -> list[Change]:
-    a, b = path_a.records(), path_b.records()
+    a, b = latest_attempt(path_a.records()), latest_attempt(path_b.records())
     pairs = sorted(
         {(r.model, base_level(r.level)) for r in a if not r.warmup}
         & {(r.model, base_level(r.level)) for r in b if not r.warmup}
