@@ -44,6 +44,7 @@ def bench_spec(
     prompts: Path | Sequence[str | dict[str, Any]] | None = None,
     dataset: Path | None = None,
     dataset_format: str = "auto",
+    suite: str | None = None,
     **options: Any,
 ) -> BenchSpec:
     """A validated benchmark spec; options are BenchSpec's fields (rounds, max_tokens, …).
@@ -61,7 +62,10 @@ def bench_spec(
     for name in ("input_tokens", "output_tokens"):
         if isinstance(options.get(name), str):
             options[name] = _token_dist(options[name], name)
-    prompt_list, described = _prompt_source(prompts, dataset, dataset_format, options)
+    if suite is not None:
+        prompt_list, described = _suite_prompts(suite, prompts, dataset, options)
+    else:
+        prompt_list, described = _prompt_source(prompts, dataset, dataset_format, options)
     if described is not None:
         options["dataset"] = described
     try:
@@ -71,6 +75,28 @@ def bench_spec(
         field = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise AssayError(f"{field}: {message}" if field else message) from None
+
+
+def _suite_prompts(
+    suite: str, prompts: Any, dataset: Path | None, options: dict[str, Any]
+) -> tuple[list[Any], None]:
+    """A task suite's prompts; a meeting-notes run gets a context that holds its longest
+    transcript (unless --ctx), and the name of the suite in the spec."""
+    from assay.bench.prompts import default_prompts
+    from assay.quality.meeting_notes import suite as notes
+
+    if prompts is not None or dataset is not None or options.get("input_tokens") is not None:
+        raise AssayError("--suite gives the prompts; drop --prompts, --dataset and --input-tokens")
+    name, ids = notes.parse_suite(suite)
+    options["suite"] = suite
+    if name == "workshop":
+        return default_prompts(), None
+    chosen = notes.suite_prompts(notes.transcripts(ids))
+    if options.get("context_size") is None:
+        options["context_size"] = notes.context_needed(
+            chosen, ModelRegistry(Settings()).count_tokens
+        )
+    return chosen, None
 
 
 def _token_dist(text: str, name: str) -> Any:
@@ -197,7 +223,13 @@ def _execute(
     hooks = hooks or BenchHooks()
     if hooks.on_start is not None:
         hooks.on_start(run_dir)
-    execute(RunDir(run_dir), registry, api_key, hooks.on_record, hooks.on_level, hooks.on_runner)
+    run = RunDir(run_dir)
+    execute(run, registry, api_key, hooks.on_record, hooks.on_level, hooks.on_runner)
+    suite = run.read_meta().spec.suite
+    if suite is not None and suite.startswith("meeting-notes"):
+        from assay.quality.meeting_notes.suite import write_scores
+
+        write_scores(run_dir)  # the notes' quality, beside the speed, in one go
     return build_report(run_dir, registry.catalog)
 
 

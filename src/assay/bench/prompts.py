@@ -93,6 +93,9 @@ class Prompt(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     hold_output: bool = False
     arrival_s: float | None = Field(default=None, ge=0)
+    # A JSON schema this prompt's answer must match (a task suite's JSON task), sent as the
+    # run's --response-format is: constrained where the target can, else the prompt asks.
+    json_schema: dict[str, Any] | None = None
 
 
 class PromptFileError(AssayError):

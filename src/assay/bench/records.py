@@ -69,6 +69,13 @@ class RequestRecord(BaseModel):
     reasoning_tokens: int | None = None
     reasoning_source: TokenSource | None = None
 
+    # Not sent, and why: "does not fit: ..." when the prompt and its max_tokens pass the
+    # model's context (a status of the results, neither an error nor a truncation).
+    skipped: str | None = None
+    # With a JSON schema: how the target was held to it: "grammar" (in-process),
+    # "response_format" (an endpoint's json_schema), or "instruction" (only the prompt asks).
+    structured: str | None = None
+
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.error is None and self.skipped is None

@@ -280,9 +280,15 @@ class BenchRunner:
         return InProcessTarget(model, self._loader(model), generation, self.clock)
 
     def _loader(self, run_name: str) -> Callable[[], Any]:
+        context = self.spec.context_size
+        if self.spec.suite is not None and context is not None:
+            # A suite asks for what its longest prompt needs, never past what the model knows:
+            # a transcript longer than that is "does not fit", not a model stretched past it.
+            trained = self.registry.resolve(model_of(run_name)).entry.context_length
+            context = min(context, trained) if trained else context
         options = self.registry.load_options(
             threads=self.spec.threads,
-            context_size=self.spec.context_size,
+            context_size=context,
             device=self.spec.device_of(run_name),
         )
         return lambda: self.registry.load(model_of(run_name), options).model
@@ -405,8 +411,9 @@ class BenchRunner:
 
     async def _send_one(self, target: Target, request: BenchRequest) -> RequestRecord:
         record = await target.send(request)
-        if self.spec.json_schema is not None and record.ok:
-            valid = schema_valid(record.text, self.spec.json_schema)
+        schema = request.prompt.json_schema or self.spec.json_schema
+        if schema is not None and record.ok:
+            valid = schema_valid(record.text, schema)
             record = record.model_copy(update={"schema_valid": valid})
         if request.scheduled_ns is not None:
             self._send_lags_ms.append((record.sent_ns - request.scheduled_ns) / 1e6)

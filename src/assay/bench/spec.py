@@ -111,6 +111,8 @@ class BenchSpec(BaseModel):
     output_tokens: TokenDist | None = None
     # Where the prompts came from, when a dataset or trace file (its name, format, rows).
     dataset: str | None = None
+    # A task suite's prompts ("meeting-notes", "meeting-notes:mn01,mn09", "workshop").
+    suite: str | None = None
     # A trace replays its arrival times divided by this (2: twice as fast).
     time_scale: float = Field(default=1.0, gt=0)
     # Conversations of this many user turns; later turns carry the history.

@@ -153,6 +153,7 @@ class InProcessTarget:
         self._loaded: LoadedModel | None = None
         self._grammar: str | None = None
         self._schema: str | None = None
+        self._grammars: dict[str, str] = {}  # per-prompt schemas' grammars, made once
         self._holds_length = False
 
     async def open(self) -> TargetInfo:
@@ -194,19 +195,56 @@ class InProcessTarget:
         return "engine"
 
     async def send(self, request: BenchRequest) -> RequestRecord:
+        reason = await asyncio.to_thread(self._does_not_fit, request)
+        if reason is not None:
+            now = self._clock()
+            return _record(request, sent_ns=now, end_ns=now, skipped=reason)
         sent = self._clock()
         return await asyncio.to_thread(self._run, request, sent)
+
+    def _does_not_fit(self, request: BenchRequest) -> str | None:
+        """Why a request cannot run whole in the model's context (its prompt and the tokens
+        it may generate), counted before its clock starts; None when it fits. A prompt far
+        shorter than the context is not counted: a token is at least one character."""
+        assert self._loaded is not None
+        context = self._loaded.info.context_size
+        wanted = request.max_tokens or self._generation.max_tokens
+        text = "\n".join(m.content for m in request.messages)
+        slack = 16 * len(request.messages)  # the chat template's own tokens, generously
+        if not context or len(text) + wanted + slack < context:
+            return None
+        tokens = self._loaded.count_tokens(text) + slack
+        if tokens + wanted <= context:
+            return None
+        return (
+            f"does not fit: about {tokens} prompt tokens + {wanted} to generate > the "
+            f"{context}-token context"
+        )
+
+    def _structure(self, request: BenchRequest) -> tuple[str | None, str | None, str | None]:
+        """(grammar, schema JSON, how it is held) for a request's JSON schema: the run's, or
+        its prompt's; a model that cannot constrain its output gets only the prompt's ask."""
+        assert self._loaded is not None
+        if request.prompt.json_schema is None:
+            return self._grammar, self._schema, "grammar" if self._schema else None
+        if not self._loaded.json_schema:
+            return None, None, "instruction"
+        schema = json.dumps(request.prompt.json_schema)
+        if schema not in self._grammars:
+            self._grammars[schema] = grammar_for_schema_json(schema)
+        return self._grammars[schema], schema, "grammar"
 
     def _run(self, request: BenchRequest, sent: int) -> RequestRecord:
         assert self._loaded is not None
         g = self._generation
+        grammar, schema, structured = self._structure(request)
         params = SamplingParams(
             temperature=g.temperature,
             seed=g.seed,
             max_tokens=request.max_tokens or g.max_tokens,
             prefix_cache=g.prefix_cache or request.prefix_cache,
-            grammar=self._grammar,
-            json_schema=self._schema,
+            grammar=grammar,
+            json_schema=schema,
             min_tokens=request.min_tokens if self._holds_length else 0,
         )
         cancel = CancelToken()
@@ -231,6 +269,8 @@ class InProcessTarget:
         except ModelCrashedError:
             raise  # the model is gone: the bench marks it failed and goes on
         except AssayError as exc:
+            if "but the context holds" in exc.message:  # the engine's own count said so
+                return _record(request, sent_ns=sent, end_ns=self._clock(), skipped=exc.message)
             return _record(request, sent_ns=sent, end_ns=self._clock(), error=exc.message)
         finally:
             timer.cancel()
@@ -255,6 +295,7 @@ class InProcessTarget:
             error=f"timed out after {g.timeout_s:g} s" if timed_out else None,
             text="".join(texts),
             threads=threads_of(self._loaded),
+            structured=structured,
             first_output_ns=first_output_ns(times, split) if thinking else None,
             reasoning_tokens=thinking.tokens if thinking else None,
             reasoning_source=thinking.source if thinking else None,
@@ -298,6 +339,8 @@ class EndpointTarget:
         self._tokenize_url: str | None = root + "/tokenize"
         # Sends min_tokens/ignore_eos to hold an output length, until the server refuses them.
         self._hold = True
+        # Sends a prompt's JSON schema as response_format, until the server refuses it.
+        self._response_format = True
 
     async def open(self) -> TargetInfo:
         # Idle connections are dropped before the common servers' 5 s keep-alive (uvicorn,
@@ -344,12 +387,23 @@ class EndpointTarget:
             temperature=g.temperature,
             seed=g.seed,
             prefix_cache=g.prefix_cache or request.prefix_cache,
-            json_schema=g.json_schema,
+            json_schema=self._schema_of(request),
         )
         if request.min_tokens and self._hold:
             # vLLM's and assay's names; llama.cpp's server honours ignore_eos.
             body.update(min_tokens=request.min_tokens, ignore_eos=True)
         return body
+
+    def _schema_of(self, request: BenchRequest) -> dict[str, Any] | None:
+        """The run's schema, or the prompt's while the server takes response_format."""
+        if request.prompt.json_schema is not None:
+            return request.prompt.json_schema if self._response_format else None
+        return self._generation.json_schema
+
+    def _structured(self, request: BenchRequest) -> str | None:
+        if request.prompt.json_schema is None and self._generation.json_schema is None:
+            return None
+        return "response_format" if self._schema_of(request) is not None else "instruction"
 
     async def count_tokens(self, text: str) -> int:
         """The server's own count (`/tokenize`: llama.cpp's server, vLLM, assay serve), else
@@ -401,14 +455,30 @@ class EndpointTarget:
         after the others' set-up; that wait is the client's, not the server's, and is kept
         apart as `send_delay_ns`."""
         assert self._session is not None, "open() first"
-        body = json.dumps(self._body(request)).encode()
-        headers = {**self._headers, "Content-Type": "application/json"}
-        record = await self._attempt(request, body, headers)
+        record = await self._post(request)
         if self._refused_hold(request, record):
             # The server refuses to hold a length: sent without, the records say not held.
             self._hold = False
-            body = json.dumps(self._body(request)).encode()
-            record = await self._attempt(request, body, headers)
+            record = await self._post(request)
+        if self._refused(record, "response_format") and request.prompt.json_schema is not None:
+            # No structured output there: the prompt's own words ask for the JSON.
+            self._response_format = False
+            record = await self._post(request)
+        if self._refused(record, "context"):  # the server says the prompt does not fit
+            record = record.model_copy(
+                update={"skipped": f"does not fit: {record.error}", "error": None}
+            )
+        return record.model_copy(update={"structured": self._structured(request)})
+
+    @staticmethod
+    def _refused(record: RequestRecord, word: str) -> bool:
+        error = record.error or ""
+        return error.startswith(("HTTP 400", "HTTP 422")) and word in error.lower()
+
+    async def _post(self, request: BenchRequest) -> RequestRecord:
+        body = json.dumps(self._body(request)).encode()
+        headers = {**self._headers, "Content-Type": "application/json"}
+        record = await self._attempt(request, body, headers)
         for _ in range(2):
             if record.error is None or not record.error.startswith(_STALE_CONNECTION):
                 break

@@ -137,6 +137,13 @@ def bench(
             "level reports the share of requests meeting all of them and the goodput."
         ),
     ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            help="A task suite: meeting-notes (long transcripts, notes as text and as JSON, "
+            "scored against ground truth; meeting-notes:mn01,mn09 for some) or workshop."
+        ),
+    ] = None,
     input_tokens: Annotated[
         str | None,
         typer.Option(
@@ -218,6 +225,7 @@ def bench(
             timeout_s=timeout,
             json_schema=_checked_schema(response_format) if response_format else None,
             slo=_slo(slo) if slo else None,
+            suite=suite,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             dataset=dataset,
