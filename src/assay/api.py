@@ -329,10 +329,13 @@ def select(
     min_quality: float | None = None,
     license: str = "any",
     weights: str | dict[str, float] | None = None,
+    min_suite_score: float | None = None,
+    max_ttft_4k: str | float | None = None,
     settings: Settings | None = None,
 ) -> Selection:
     """Filter a run's models by constraints, rank them, and explain the recommendation.
-    Durations and sizes take numbers (seconds, bytes) or text ("2s", "2GB")."""
+    Durations and sizes take numbers (seconds, bytes) or text ("2s", "2GB"). A
+    meeting-notes run also takes the least task score (0-1) and the most TTFT at 4k tokens."""
     from assay.reports.select import Constraints, parse_bytes, parse_seconds, parse_weights
     from assay.reports.select import select as choose
 
@@ -348,6 +351,8 @@ def select(
         max_memory_bytes=parse_bytes(max_memory) if isinstance(max_memory, str) else max_memory,
         min_quality=min_quality,
         license=license,
+        min_suite_score=min_suite_score,
+        max_ttft_4k_s=seconds(max_ttft_4k),
     )
     if isinstance(weights, dict):
         weights = ",".join(f"{k}={v}" for k, v in weights.items())

@@ -106,6 +106,14 @@ def select(
     min_quality: Annotated[float | None, typer.Option(min=1, max=5, help="1-5")] = None,
     license_: Annotated[str, typer.Option("--license", help="permissive or any")] = "any",
     weights: Annotated[str | None, typer.Option(help="e.g. latency=1,quality=2,memory=1")] = None,
+    suite_score: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="A meeting-notes run's least task score, e.g. 0.7."),
+    ] = None,
+    max_ttft_4k: Annotated[
+        str | None,
+        typer.Option(help="A meeting-notes run's most TTFT at 4k tokens, e.g. 2s."),
+    ] = None,
 ) -> None:
     """Recommend a model under constraints, with the Pareto front and a rationale."""
     from assay import api
@@ -119,6 +127,8 @@ def select(
         min_quality=min_quality,
         license=license_,
         weights=weights,
+        min_suite_score=suite_score,
+        max_ttft_4k=max_ttft_4k,
     )
     make_console().print(render_selection(selection), markup=False, highlight=False)
     if selection.winner is None:

@@ -167,6 +167,49 @@ def sweep_curves(report: Report) -> str | None:
     return _svg(fig)
 
 
+def task_score_vs_ttft(report: Report) -> str | None:
+    """Task score against TTFT at the longest transcripts each model ran, Pareto front
+    starred (a higher score and a lower TTFT are better)."""
+    rows = []
+    for r in report.models:
+        if r.suite is None or r.suite.task_score_mean is None or not r.suite.buckets:
+            continue
+        last = r.suite.buckets[-1]
+        rows.append((r.model, last.bucket, last.ttft_mean_s, r.suite.task_score_mean))
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    front = set(pareto_front([(-ttft, score) for _, _, ttft, score in rows]))
+    for i, (name, bucket, ttft, score) in enumerate(rows):
+        ax.scatter(ttft, score, marker="*" if i in front else "o", s=140 if i in front else 40)
+        ax.annotate(f"{name} ({bucket})", (ttft, score), textcoords="offset points",
+                    xytext=(5, 4))  # fmt: skip
+    ax.set_xlabel("TTFT at the longest transcripts run (s)")
+    ax.set_ylabel("task score (0-1)")
+    ax.set_title("Meeting notes: task score vs TTFT (stars: Pareto front)")
+    return _svg(fig)
+
+
+def ttft_vs_length(report: Report) -> str | None:
+    series = [
+        (r.model, [(b.prompt_tokens_mean, b.ttft_mean_s) for b in r.suite.buckets])
+        for r in report.models
+        if r.suite is not None and r.suite.buckets
+    ]
+    if not series:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, points in series:
+        ax.plot([p for p, _ in points], [t for _, t in points], marker="o", label=name)
+    ax.set_xlabel("prompt tokens (bucket mean)")
+    ax.set_ylabel("TTFT mean (s)")
+    ax.set_title("Meeting notes: TTFT vs transcript length")
+    ax.legend()
+    return _svg(fig)
+
+
 def all_charts(report: Report) -> list[tuple[str, str]]:
     """(title, svg) for every chart the run has data for."""
     makers = (
@@ -176,5 +219,7 @@ def all_charts(report: Report) -> list[tuple[str, str]]:
         ("Quality vs speed", quality_vs_speed),
         ("Memory and disk", memory_and_disk),
         ("Sweep: SLO attainment and goodput vs rate", sweep_curves),
+        ("Meeting notes: task score vs TTFT", task_score_vs_ttft),
+        ("Meeting notes: TTFT vs transcript length", ttft_vs_length),
     )
     return [(title, svg) for title, make in makers if (svg := make(report)) is not None]

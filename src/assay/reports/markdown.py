@@ -16,6 +16,7 @@ from assay.reports.formatting import (
 )
 from assay.reports.model import ModelReport, Report
 from assay.reports.replicas import REPLICA_COLUMNS, REPLICA_NOTE, replica_rows, served_by
+from assay.reports.suite import suite_section
 from assay.reports.workloads import workload_sections
 from assay.units import format_bytes
 from assay.units import format_millis as millis
@@ -49,6 +50,7 @@ def render_markdown(report: Report) -> str:
     ]
     if report.highlights:
         out += ["## Highlights", "", *[f"- {h}" for h in report.highlights], ""]
+    out += suite_section(report, _table)
     out += _levels(report) + workload_sections(report, _table) + _replicas(report)
     out += _server(report) + _energy(report) + _environment(report)
     return "\n".join(out) + "\n"

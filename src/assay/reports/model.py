@@ -30,6 +30,7 @@ from assay.bench.summary import (
 from assay.catalog import Catalog
 from assay.errors import AssayError
 from assay.quality.aggregate import SourceKind
+from assay.quality.meeting_notes.suite import ModelSuite, summarize_suite
 from assay.reports.energy import (
     DEFAULT_KWH_PRICE,
     DEFAULT_WATTS_PER_CORE,
@@ -88,6 +89,8 @@ class ModelReport(BaseModel):
     sweep: SweepSummary | None = None
     # Whose tokenizer measured synthetic prompts (an endpoint without /tokenize: approximate).
     token_counter: str | None = None
+    # A task suite's results (--suite meeting-notes): quality and the cost of prefill.
+    suite: ModelSuite | None = None
     gpu_used_bytes: int | None
     headline_level: str | None
     levels: list[LevelSummary]
@@ -244,6 +247,9 @@ def build_report(
         for s in summary.models
     ]
     spec = meta.spec
+    if spec.suite is not None and spec.suite.startswith("meeting-notes"):
+        suites = {s.model: s for s in summarize_suite(path)}
+        models = [r.model_copy(update={"suite": suites.get(r.model)}) for r in models]
     return Report(
         run_name=spec.name,
         run_path=str(path),

@@ -81,6 +81,19 @@ CRITERIA = {
     "quality": Criterion(
         "quality", lambda r: r.quality_score, True, lambda v: f"quality {v:.2f}/5"
     ),
+    # A meeting-notes run's: the task score, and TTFT at a 4k-token transcript.
+    "task": Criterion(
+        "task",
+        lambda r: r.suite.task_score_mean if r.suite else None,
+        True,
+        lambda v: f"task score {v:.2f}",
+    ),
+    "ttft_4k": Criterion(
+        "ttft_4k",
+        lambda r: r.suite.ttft_at_4k_s if r.suite else None,
+        False,
+        lambda v: f"{v:.2f} s TTFT at 4k tokens",
+    ),
 }
 DEFAULT_WEIGHTS = {
     "latency": 1.0,
@@ -89,6 +102,8 @@ DEFAULT_WEIGHTS = {
     "memory": 1.0,
     "disk": 0.5,
     "quality": 2.0,
+    "task": 3.0,
+    "ttft_4k": 1.0,
 }
 
 
@@ -117,6 +132,9 @@ class Constraints:
     max_memory_bytes: int | None = None
     min_quality: float | None = None
     license: str = "any"
+    # A meeting-notes run: the least task score (0-1) and the most TTFT at 4k tokens.
+    min_suite_score: float | None = None
+    max_ttft_4k_s: float | None = None
 
     def failures(self, r: ModelReport) -> list[str]:
         out: list[str] = []
@@ -143,6 +161,20 @@ class Constraints:
                 False,
             ),
             (self.min_quality, r.quality_score, "quality", lambda v: f"{v:.2f}", True),
+            (
+                self.min_suite_score,
+                r.suite.task_score_mean if r.suite else None,
+                "task score",
+                lambda v: f"{v:.2f}",
+                True,
+            ),
+            (
+                self.max_ttft_4k_s,
+                r.suite.ttft_at_4k_s if r.suite else None,
+                "TTFT at 4k tokens",
+                lambda v: f"{v:.2f} s",
+                False,
+            ),
         )
         for limit, value, label, fmt, at_least in checks:
             if limit is None:
@@ -224,11 +256,20 @@ def _rationale(selection: Selection, constraints: Constraints) -> list[str]:
     lines = [f"Recommended: {winner.model} (weighted score {selection.ranked[0][1]:.2f})."]
     met = [
         c
-        for c in ("max_p95_s", "max_ttft_s", "max_memory_bytes", "min_quality")
+        for c in (
+            "max_p95_s",
+            "max_ttft_s",
+            "max_memory_bytes",
+            "min_quality",
+            "min_suite_score",
+            "max_ttft_4k_s",
+        )
         if getattr(constraints, c) is not None
     ]
     if met or constraints.license == "permissive":
         lines.append("It meets every constraint given.")
+    if winner.suite is not None:
+        lines.append(_suite_figures(winner))
     if len(selection.ranked) > 1:
         runner = selection.ranked[1][0]
         better, worse = _trade(winner, runner)
@@ -240,6 +281,33 @@ def _rationale(selection: Selection, constraints: Constraints) -> list[str]:
     if winner.quality_score is None:
         lines.append("No quality scores in this run: run `assay score` to weigh quality too.")
     return lines
+
+
+def _suite_figures(r: ModelReport) -> str:
+    """The figures of the job the choice is for: a meeting-notes run's."""
+    suite = r.suite
+    assert suite is not None
+    interval = suite.task_score
+    score = (
+        f"task score {interval.mean:.2f} (95% interval {max(interval.low, 0):.2f}-"
+        f"{min(interval.high, 1):.2f}, {interval.n} outputs)"
+        if interval
+        else f"task score {suite.task_score_mean}"
+    )
+    parts = [score]
+    if suite.decision_recall is not None and suite.action_recall is not None:
+        parts.append(
+            f"decisions found {suite.decision_recall:.0%}, action items {suite.action_recall:.0%}"
+        )
+    if suite.invented_people_rate is not None:
+        parts.append(f"invented people in {suite.invented_people_rate:.0%} of outputs")
+    if suite.ttft_at_4k_s is not None:
+        parts.append(f"TTFT at 4k tokens {suite.ttft_at_4k_s:.2f} s")
+    if r.peak_rss_bytes:
+        parts.append(f"peak memory {format_bytes(r.peak_rss_bytes)}")
+    if suite.not_fit:
+        parts.append(f"{suite.not_fit} transcripts did not fit its context")
+    return "On the meeting-notes suite: " + "; ".join(parts) + "."
 
 
 def _trade(a: ModelReport, b: ModelReport) -> tuple[list[str], list[str]]:
