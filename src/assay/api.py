@@ -499,14 +499,26 @@ def _judge_outputs(
     progress: Callable[[str, int], Advance] | None,
 ) -> str:
     from assay.quality.judge import grade_outputs
-    from assay.quality.rubric import RUBRIC_VERSION
+    from assay.quality.meeting_notes.tasks import split_task_id
+    from assay.quality.rubric import NOTES_RUBRIC_VERSION, RUBRIC_VERSION
     from assay.quality.scores import judge_origin, replace_scores
 
     step = progress(f"judge {judge.name}", len(outputs)) if progress else None
-    scores = grade_outputs(outputs, judge, (lambda *_: step()) if step else None)
-    replace_scores(path, judge_origin(judge.name, RUBRIC_VERSION), scores)
-    invalid = sum(1 for s in scores if not s.valid)
-    return f"judge {judge.name} ({RUBRIC_VERSION}): {len(scores)} outputs, {invalid} invalid"
+    tick = (lambda *_: step()) if step else None
+    notes = [o for o in outputs if split_task_id(o.prompt.id)]  # a meeting-notes suite's
+    answers = [o for o in outputs if not split_task_id(o.prompt.id)]
+    said = []
+    for batch, is_notes, version in (
+        (answers, False, RUBRIC_VERSION),
+        (notes, True, NOTES_RUBRIC_VERSION),
+    ):
+        if not batch:
+            continue
+        scores = grade_outputs(batch, judge, tick, notes=is_notes)
+        replace_scores(path, judge_origin(judge.name, version), scores)
+        invalid = sum(1 for s in scores if not s.valid)
+        said.append(f"judge {judge.name} ({version}): {len(scores)} outputs, {invalid} invalid")
+    return "; ".join(said) or f"judge {judge.name}: no outputs"
 
 
 def _judge_pairs(

@@ -49,9 +49,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def load_page(url: str, expressions: dict[str, str], timeout: float = 60) -> PageResult:
-    """Open url in headless Chromium; collect console errors and uncaught exceptions, the
-    values of some JavaScript expressions, and a full-page screenshot."""
+def load_page(
+    url: str, expressions: dict[str, str], width: int = 1280, timeout: float = 60
+) -> PageResult:
+    """Open url in headless Chromium with a viewport `width` CSS pixels wide; collect console
+    errors and uncaught exceptions, the values of some JavaScript expressions (objects and
+    arrays come back as JSON values), and a full-page screenshot."""
     binary = chromium_path()
     assert binary is not None, "chromium is not installed"
     port = _free_port()
@@ -70,7 +73,7 @@ def load_page(url: str, expressions: dict[str, str], timeout: float = 60) -> Pag
             start_new_session=True,  # its zygote and renderers: one group to end together
         )
         try:
-            return asyncio.run(asyncio.wait_for(_drive(port, url, expressions), timeout))
+            return asyncio.run(asyncio.wait_for(_drive(port, url, expressions, width), timeout))
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -92,7 +95,7 @@ async def _page_socket(session: aiohttp.ClientSession, port: int) -> str:
         await asyncio.sleep(0.1)
 
 
-async def _drive(port: int, url: str, expressions: dict[str, str]) -> PageResult:
+async def _drive(port: int, url: str, expressions: dict[str, str], width: int) -> PageResult:
     result = PageResult()
     ids = itertools.count(1)
     async with aiohttp.ClientSession() as session:
@@ -127,12 +130,21 @@ async def _drive(port: int, url: str, expressions: dict[str, str]) -> PageResult
             task = asyncio.create_task(reader())
             for domain in ("Page", "Runtime", "Log"):
                 await call(f"{domain}.enable")
+            await call(
+                "Emulation.setDeviceMetricsOverride",
+                width=width,
+                height=2000,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             await call("Page.navigate", url=url)
             await loaded.wait()
             for name, expression in expressions.items():
                 evaluated = await call(
                     "Runtime.evaluate", expression=expression, returnByValue=True
                 )
+                if "exceptionDetails" in evaluated:
+                    raise RuntimeError(f"{name}: {evaluated['exceptionDetails']}")
                 result.values[name] = evaluated.get("result", {}).get("value")
             shot = await call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
             result.screenshot = base64.b64decode(shot["data"])

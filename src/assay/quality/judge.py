@@ -21,9 +21,12 @@ from assay.errors import AssayError
 from assay.quality.outputs import Output
 from assay.quality.rubric import (
     MAX_REPLY_TOKENS,
+    NOTES_RUBRIC_VERSION,
     RUBRIC_VERSION,
     JudgePrompt,
     Parsed,
+    notes_prompt,
+    parse_notes,
     parse_score,
     score_prompt,
 )
@@ -204,26 +207,39 @@ def grade_outputs(
     outputs: Sequence[Output],
     judge: Judge,
     on_output: Callable[[Output, Score], None] | None = None,
+    notes: bool = False,
 ) -> list[Score]:
     """A judge score for each output. Outputs with the same prompt and text are graded once:
-    at temperature 0 the judge would only repeat itself."""
+    at temperature 0 the judge would only repeat itself. NOTES: meeting notes, graded by the
+    assay-notes-1 rubric (faithfulness and coverage; the score is their mean)."""
     answers: dict[tuple[str, str], Answer] = {}
     scores = []
     for output in outputs:
         cache_key = (output.prompt.id, output.text)
         if cache_key not in answers:
-            prompt = score_prompt(output.prompt, output.text)
-            answers[cache_key] = ask(judge, prompt, parse_score)
+            if notes:
+                answers[cache_key] = ask(
+                    judge, notes_prompt(output.prompt, output.text), parse_notes
+                )
+            else:
+                answers[cache_key] = ask(
+                    judge, score_prompt(output.prompt, output.text), parse_score
+                )
         answer = answers[cache_key]
+        value, criteria = answer.value, None
+        if notes and value is not None:
+            criteria = {"faithfulness": value[0], "coverage": value[1]}
+            value = (value[0] + value[1]) / 2
         score = new_score(
             output,
             "judge",
-            answer.value,
+            value,
             reasoning=answer.reasoning,
             reply=answer.reply,
             error=answer.error,
             judge=judge.name,
-            rubric_version=RUBRIC_VERSION,
+            rubric_version=NOTES_RUBRIC_VERSION if notes else RUBRIC_VERSION,
+            criteria=criteria,
         )
         scores.append(score)
         if on_output is not None:

@@ -16,6 +16,8 @@ from assay.engines import Message
 
 # Bump a version whenever its prompt, scale or grammar changes: scores record it.
 RUBRIC_VERSION = "assay-rubric-1"
+# Meeting notes, against their transcript: faithfulness and coverage, each 1-5.
+NOTES_RUBRIC_VERSION = "assay-notes-1"
 PAIRWISE_VERSION = "assay-pairwise-1"
 
 # The reasoning is capped so that a constrained reply always finishes within its token budget.
@@ -51,6 +53,23 @@ verdict ::= "\\"A\\"" | "\\"B\\"" | "\\"tie\\""
 text ::= char{{0,{REASONING_CHARS}}}
 char ::= {_CHAR}
 """
+
+
+# GBNF: {"reasoning": "...", "faithfulness": N, "coverage": N}, each N from 1 to 5.
+NOTES_GRAMMAR = f"""root ::= "{{\\"reasoning\\": \\"" text "\\", " scores "}}"
+scores ::= "\\"faithfulness\\": " [1-5] ", \\"coverage\\": " [1-5]
+text ::= char{{0,{REASONING_CHARS}}}
+char ::= {_CHAR}
+"""
+
+_NOTES_SCALE = """Faithfulness (does every statement match the transcript?):
+1: mostly invented or wrong (people, decisions or dates that were not said)
+3: some statements wrong or invented
+5: every statement is supported by the transcript, with the right owners and dates
+Coverage (does it hold what the meeting decided, assigned and left open?):
+1: almost none of the decisions, action items and open questions
+3: about half of them
+5: every decision, every action item with its owner, and the open questions"""
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,37 @@ def score_prompt(prompt: Prompt, answer: str) -> JudgePrompt:
             '"SCORE: N", where N is a whole number from 1 to 5.'
         ),
         grammar=SCORE_GRAMMAR,
+    )
+
+
+def notes_prompt(prompt: Prompt, notes: str) -> JudgePrompt:
+    """Grade meeting notes against the transcript in their prompt (assay-notes-1): how
+    faithful they are and how much of the meeting they cover, each 1-5."""
+    body = "\n\n".join(
+        [
+            "Grade the meeting notes below, written from the transcript in the task, on two "
+            "criteria, each from 1 (worst) to 5 (best).",
+            f"The task, with the transcript:\n<<<\n{prompt.prompt.strip()}\n>>>",
+            *(
+                [f"A reference summary (one good summary):\n<<<\n{prompt.reference.strip()}\n>>>"]
+                if prompt.reference
+                else []
+            ),
+            f"Notes to grade:\n<<<\n{notes.strip()}\n>>>",
+            _NOTES_SCALE,
+        ]
+    )
+    return JudgePrompt(
+        body=body,
+        json_format=(
+            "Reply with JSON only, with your reasons in one or two short sentences, then the "
+            'scores: {"reasoning": "...", "faithfulness": N, "coverage": N}'
+        ),
+        text_format=(
+            "Give one or two short sentences of reasoning, then end with two lines "
+            '"FAITHFULNESS: N" and "COVERAGE: N", each N a whole number from 1 to 5.'
+        ),
+        grammar=NOTES_GRAMMAR,
     )
 
 
@@ -155,6 +205,26 @@ def parse_score(reply: str) -> Parsed:
             return Parsed(score, _reasoning(obj))
     matches = _SCORE_LINE.findall(reply)
     return Parsed(int(matches[-1]) if matches else None)
+
+
+_CRITERION_LINE = {
+    name: re.compile(rf"\b{name}\b[\s*]*[:=][\s*]*([1-5])(?![\d]|\.\d)", re.IGNORECASE)
+    for name in ("faithfulness", "coverage")
+}
+
+
+def parse_notes(reply: str) -> Parsed:
+    """{"faithfulness": N, "coverage": N} from a JSON reply, else from the last
+    `FAITHFULNESS: N` and `COVERAGE: N` lines; else invalid. The value is the pair."""
+    obj = _json_object(reply, "faithfulness")
+    if obj is not None and "coverage" in obj:
+        pair = (_whole_score(obj["faithfulness"]), _whole_score(obj["coverage"]))
+        if None not in pair:
+            return Parsed(pair, _reasoning(obj))
+    found = [_CRITERION_LINE[name].findall(reply) for name in ("faithfulness", "coverage")]
+    if all(found):
+        return Parsed((int(found[0][-1]), int(found[1][-1])))
+    return Parsed(None)
 
 
 def parse_verdict(reply: str) -> Parsed:

@@ -53,6 +53,9 @@ class Score(BaseModel):
     reply: str | None = None
     judge: str | None = None
     rubric_version: str | None = None
+    # A rubric of several criteria (assay-notes-1: faithfulness, coverage), each 1-5;
+    # `score` is then their mean.
+    criteria: dict[str, int] | None = None
     import_file: str | None = None
     scored_at: str
 

@@ -32,6 +32,7 @@ def suite_section(report: Report, table: Table) -> list[str]:
     suites = [r.suite for r in report.models if r.suite is not None]
     if not suites:
         return []
+    judged = any(s.judge_faithfulness is not None for s in suites)
     rows = [
         [
             s.model,
@@ -45,12 +46,13 @@ def suite_section(report: Report, table: Table) -> list[str]:
             ", ".join(s.structured) or "-",
             seconds(s.ttft_at_4k_s),
             str(s.not_fit),
+            *([_judge(s)] if judged else []),
         ]
         for s in suites
     ]
     header = ["Model", "Outputs", "Task score [95%]", "Decision recall", "Action recall",
               "Owner right", "Invented people", "JSON valid", "JSON held by", "TTFT at 4k",
-              "Does not fit"]  # fmt: skip
+              "Does not fit", *(["Judge faithful/covers"] if judged else [])]  # fmt: skip
     weights = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in WEIGHTS.items())
     lines = [
         "## Meeting-notes task",
@@ -62,7 +64,13 @@ def suite_section(report: Report, table: Table) -> list[str]:
         f"item (threshold {MATCH_THRESHOLD:g}). Invented people: the share of outputs naming "
         "someone the transcript never mentions. TTFT at 4k: a line fitted through (prompt "
         "tokens, TTFT). Does not fit: requests whose transcript and answer pass the model's "
-        "context, not sent.",
+        "context, not sent."
+        + (
+            " Judge: the assay-notes-1 rubric's faithfulness and coverage (1-5), from "
+            "`assay score --judge`."
+            if judged
+            else ""
+        ),
         "",
     ]
     length_rows = [
@@ -92,6 +100,12 @@ def suite_section(report: Report, table: Table) -> list[str]:
             "",
         ]
     return lines
+
+
+def _judge(suite: ModelSuite) -> str:
+    if suite.judge_faithfulness is None or suite.judge_coverage is None:
+        return "-"
+    return f"{suite.judge_faithfulness:.1f} / {suite.judge_coverage:.1f}"
 
 
 def longest_ttft(suite: ModelSuite) -> tuple[str, float] | None:

@@ -27,6 +27,8 @@ from assay.quality.meeting_notes.tasks import (
     task_prompt,
 )
 from assay.quality.meeting_notes.transcripts import Transcript, load_transcripts
+from assay.quality.rubric import NOTES_RUBRIC_VERSION
+from assay.quality.scores import read_scores
 from assay.store.integrity import atomic_write_text
 
 SUITES = ("meeting-notes", "workshop")
@@ -137,6 +139,9 @@ class ModelSuite(BaseModel):
     buckets: list[Bucket]
     ttft_at_4k_s: float | None
     decode_tokens_per_second: float | None
+    # The assay-notes-1 judge's means (1-5), after `assay score --judge` on the run.
+    judge_faithfulness: float | None = None
+    judge_coverage: float | None = None
 
 
 def score_outputs(records: list[RequestRecord]) -> list[OutputScore]:
@@ -179,9 +184,29 @@ def summarize_suite(run_dir: Path) -> list[ModelSuite]:
     for s in scored:
         by_model[s.model].append(s)
     models = list(dict.fromkeys(r.model for r in records))
+    judged = _judged(run_dir)
     return [
-        _model(name, by_model[name], [r for r in records if r.model == name]) for name in models
+        _model(name, by_model[name], [r for r in records if r.model == name]).model_copy(
+            update=judged.get(name, {})
+        )
+        for name in models
     ]
+
+
+def _judged(run_dir: Path) -> dict[str, dict[str, float | None]]:
+    """Per model, the notes judge's mean faithfulness and coverage (its valid scores)."""
+    criteria: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for score in read_scores(run_dir):
+        if score.rubric_version == NOTES_RUBRIC_VERSION and score.criteria:
+            for name, value in score.criteria.items():
+                criteria[score.model][name].append(value)
+    return {
+        model: {
+            "judge_faithfulness": _mean([float(v) for v in values.get("faithfulness", [])]),
+            "judge_coverage": _mean([float(v) for v in values.get("coverage", [])]),
+        }
+        for model, values in criteria.items()
+    }
 
 
 def _mean(values: list[float]) -> float | None:
