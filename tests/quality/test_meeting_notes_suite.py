@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ def records(path: Path) -> list[RequestRecord]:
     return [RequestRecord.model_validate_json(line) for line in lines]
 
 
-def scores(path: Path) -> list[dict[str, object]]:
+def scores(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (path / "suite_scores.jsonl").read_text().splitlines()]
 
 
@@ -60,7 +61,7 @@ def test_speed_and_quality_in_one_run(suite_run: Path) -> None:
     assert {r.structured for r in done if r.prompt_id.endswith("/json")} == {"grammar"}
     assert {r.structured for r in done if r.prompt_id.endswith("/text")} == {None}
     rows = scores(suite_run)
-    assert len(rows) == 4 and all(0 <= row["score"]["task_score"] <= 1 for row in rows)  # type: ignore[index]
+    assert len(rows) == 4 and all(0 <= row["score"]["task_score"] <= 1 for row in rows)
     spec = json.loads((suite_run / "run.json").read_text())["spec"]
     assert spec["suite"] == "meeting-notes:mn01,mn09" and spec["context_size"] >= 1024
 
@@ -116,7 +117,7 @@ def test_at_an_endpoint_json_goes_as_response_format(tmp_path: Path) -> None:
     rows = scores(path)
     assert {row["kind"] for row in rows} == {"text", "json"}
     json_row = next(row for row in rows if row["kind"] == "json")
-    assert json_row["score"]["json_valid"] is False  # the mock's words are not JSON  # type: ignore[index]
+    assert json_row["score"]["json_valid"] is False  # the mock's words are not JSON
 
 
 def test_select_names_the_suites_figures(suite_run: Path) -> None:
