@@ -26,12 +26,9 @@ from assay.reports.render import write_report
 from tests.reports.browser import chromium_path, load_page, save_artifact
 from tests.reports.conftest import RunFactory, make_record, ok_state, score_row
 
-needs_chromium = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        chromium_path() is None, reason="needs Debian's chromium (.ci/run installs it)"
-    ),
-]
+needs_chromium = pytest.mark.skipif(
+    chromium_path() is None, reason="needs Debian's chromium (.ci/run installs it)"
+)
 
 # One expression measuring the laid-out page. A figure is what html_sections.is_figure
 # calls one: a number (with its unit, share or interval) or '-'. A cell's lines are the
@@ -129,8 +126,8 @@ def _check_layout(layout: dict[str, Any], width: int) -> None:
 
 
 @pytest.mark.parametrize(("width", "name"), [(1280, "desktop"), (420, "phone")])
-@needs_chromium[0]
-@needs_chromium[1]
+@pytest.mark.slow
+@needs_chromium
 def test_the_html_report_in_chromium_charts_at_the_page_width_and_figures_unwrapped(
     run_factory: RunFactory, tmp_path: Path, width: int, name: str
 ) -> None:

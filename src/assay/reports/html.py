@@ -30,12 +30,14 @@ h2 { font-size: 1.25rem; margin: 2.25rem 0 .75rem; padding-bottom: .2rem;
   border-bottom: 1px solid #d8dde3; }
 h3 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
 .table-wrap { overflow-x: auto; margin: 1rem 0; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid #d8dde3; padding: .3rem .6rem; text-align: left;
+table { border-collapse: collapse; font-size: .93em; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid #d8dde3; padding: .3rem .5rem; text-align: left;
   vertical-align: baseline; overflow-wrap: break-word; }
 th { background: #f3f5f7; font-weight: 600; }
 th.num, td.num { text-align: right; }
 td.num { white-space: nowrap; }
+td:first-child { min-width: 8rem; }
+td.prose { min-width: 10rem; }
 figure { margin: 1.5rem 0 2rem; }
 figcaption { font-weight: 600; margin-bottom: .5rem; }
 figure svg { display: block; width: 100%; height: auto; }
@@ -58,7 +60,8 @@ li { margin: .15rem 0; }
 <thead><tr>{% for c in b.header %}<th{% if b.numeric[loop.index0] %} class="num"{% endif %}>
 {{- c | md }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in b.rows %}
-<tr>{% for c in row %}<td{% if b.numeric[loop.index0] %} class="num"{% endif %}>
+<tr>{% for c in row %}<td{% if b.numeric[loop.index0] %} class="num"
+{%- elif c | length > 24 %} class="prose"{% endif %}>
 {{- c | md }}</td>{% endfor %}</tr>{% endfor %}
 </tbody>
 </table>
