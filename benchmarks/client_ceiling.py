@@ -43,7 +43,7 @@ CHUNKS = 256
 
 
 def start_mock(
-    port: int, core: int, ttft_ms: float = 0, itl_ms: float = 0
+    port: int, core: int, ttft_ms: float = 0, itl_ms: float = 0, output_tokens: int = CHUNKS
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -58,7 +58,7 @@ def start_mock(
             "--itl-ms",
             str(itl_ms),
             "--output-tokens",
-            str(CHUNKS),
+            str(output_tokens),
             "--no-role-chunk",
         ],
         stderr=subprocess.DEVNULL,
@@ -133,9 +133,12 @@ PACED_TTFT_MS = 20.0
 
 
 @contextlib.contextmanager
-def mock(core: int, ttft_ms: float = 0, itl_ms: float = 0) -> Iterator[str]:
+def mock(
+    core: int, ttft_ms: float = 0, itl_ms: float = 0, output_tokens: int = CHUNKS
+) -> Iterator[str]:
+    """A mock server pinned to CORE for the block; its base URL."""
     port = free_port()
-    server = start_mock(port, core, ttft_ms, itl_ms)
+    server = start_mock(port, core, ttft_ms, itl_ms, output_tokens)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 30

@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _servers import free_port, python
 from assay import api
 from assay.bench import metrics
 from assay.bench.records import RequestRecord
@@ -40,33 +35,9 @@ from assay.bench.session import create_run, execute
 from assay.bench.workload import exact_text
 from assay.config import Settings
 from assay.registry import ModelRegistry
+from client_ceiling import mock
 
 INPUT, OUTPUT, CONCURRENCY, PACED_TTFT_MS, PACED_ITL_MS = 1000, 128, 16, 20.0, 1.0
-
-
-@contextlib.contextmanager
-def mock(core: int, ttft_ms: float, itl_ms: float) -> Iterator[str]:
-    port = free_port()
-    args = ["--port", str(port), "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
-    server = subprocess.Popen(
-        [python(), "-m", "assay", "mock-server", *args, "--output-tokens", str(OUTPUT)],
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: os.sched_setaffinity(0, {core}),
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/models", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def level(url: str, requests: int) -> list[RequestRecord]:
@@ -110,9 +81,9 @@ def main() -> None:
     client_core, server_core = cores[0], cores[-1]
     os.sched_setaffinity(0, {client_core})
     load_start = os.getloadavg()[0]
-    with mock(server_core, 0, 0) as url:
+    with mock(server_core, 0, 0, OUTPUT) as url:
         ceiling = level(url, args.requests)
-    with mock(server_core, PACED_TTFT_MS, PACED_ITL_MS) as url:
+    with mock(server_core, PACED_TTFT_MS, PACED_ITL_MS, OUTPUT) as url:
         paced = level(url, 96)
     make = synthesis_seconds(args.requests)
     load_end = os.getloadavg()[0]

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from assay.bench.prompts import Prompt, PromptFileError, Turn
+from assay.bench.prompts import Prompt, PromptFileError, Turn, unique_ids
 
 DatasetFormat = Literal["auto", "jsonl", "sharegpt", "trace"]
 DATASET_FORMATS: tuple[str, ...] = ("auto", "jsonl", "sharegpt", "trace")
@@ -117,7 +117,7 @@ def _jsonl_prompts(path: Path, text: str) -> list[Prompt]:
                 f"{path}:{number}: a row needs 'prompt' (a string) or 'messages' (a list)"
             )
         prompts.append(_prompt(path, number, fields))
-    return _unique(path, prompts)
+    return unique_ids(path, prompts)
 
 
 def _from_messages(path: Path, number: int, messages: Any) -> dict[str, Any]:
@@ -172,7 +172,7 @@ def _sharegpt(path: Path, text: str) -> Dataset:
             "system": system if isinstance(system, str) else None,
         }
         prompts.append(_prompt(path, index + 1, fields))
-    return Dataset(_unique(path, prompts), "sharegpt", skipped)
+    return Dataset(unique_ids(path, prompts), "sharegpt", skipped)
 
 
 def _mooncake(path: Path, text: str) -> Dataset:
@@ -242,12 +242,3 @@ def _prompt(path: Path, number: int, fields: dict[str, Any]) -> Prompt:
         field = ".".join(str(p) for p in first["loc"]) or "(row)"
         message = first["msg"].removeprefix("Value error, ")
         raise PromptFileError(f"{path}: row {number}, field '{field}': {message}") from None
-
-
-def _unique(path: Path, prompts: list[Prompt]) -> list[Prompt]:
-    seen: set[str] = set()
-    for prompt in prompts:
-        if prompt.id in seen:
-            raise PromptFileError(f"{path}: id '{prompt.id}' appears twice")
-        seen.add(prompt.id)
-    return prompts

@@ -200,7 +200,11 @@ def parse_prompts(path: Path, data: Any) -> list[Prompt]:
     source in error messages."""
     if not isinstance(data, list) or not data:
         raise PromptFileError(f"{path}: expected a non-empty JSON list of prompts")
-    prompts = [_parse(path, i, item) for i, item in enumerate(data)]
+    return unique_ids(path, [_parse(path, i, item) for i, item in enumerate(data)])
+
+
+def unique_ids(path: Path, prompts: list[Prompt]) -> list[Prompt]:
+    """The prompts, unless two share an id (a PromptFileError naming it)."""
     seen: set[str] = set()
     for prompt in prompts:
         if prompt.id in seen:
