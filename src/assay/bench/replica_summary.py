@@ -27,17 +27,19 @@ class ReplicaSummary(BaseModel):
 
 
 def replica_summaries(
-    records: Sequence[RequestRecord], replicas: Sequence[str]
+    records: Sequence[RequestRecord], replicas: Sequence[str], duration: float | None = None
 ) -> list[ReplicaSummary] | None:
     """Per replica, in the order given (one sent nothing still has its row); None for fewer
-    than two."""
+    than two. DURATION: the level's time when its records are not one span (the repeats of
+    a level, each its own span, summed); else from the records."""
     if len(replicas) < 2:
         return None
     by_replica: dict[str, list[RequestRecord]] = {url: [] for url in replicas}
     for record in records:
         if record.replica is not None:
             by_replica.setdefault(record.replica, []).append(record)
-    duration = m.level_duration(records)
+    if duration is None:
+        duration = m.level_duration(records)
     return [_replica(url, own, duration) for url, own in by_replica.items()]
 
 

@@ -186,7 +186,7 @@ def summarize(run: RunDir) -> Summary:
         for name, recs in by_model[model].items():
             pooled[base_level(name)] += recs
         levels = [
-            lv.model_copy(update={"replicas": replica_summaries(pooled[lv.level], urls)})
+            lv.model_copy(update={"replicas": replica_summaries(pooled[lv.level], urls, _span(lv))})
             for lv in levels
         ]
         summaries.append(
@@ -303,6 +303,11 @@ def _sweep(spec: BenchSpec, levels: list[LevelSummary]) -> SweepSummary:
         points=points,
         best_rate=best,
     )
+
+
+def _span(level: LevelSummary) -> float | None:
+    """A pooled level's time: its repeats' spans summed (its duration is their mean)."""
+    return level.duration_s * level.repeats.repeats if level.repeats else None
 
 
 def latest_attempt(records: list[RequestRecord]) -> list[RequestRecord]:
