@@ -325,3 +325,19 @@ def test_bad_workload_flags_are_one_line(tmp_path: Path) -> None:
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_synthetic_lengths_at_assay_serve_use_its_tokenize(tmp_path: Path, server) -> None:  # type: ignore[no-untyped-def]
+    """assay serve has /tokenize and holds min_tokens: lengths are the server's own count,
+    exact, and every answer has the length asked."""
+    result = bench(
+        "--endpoint", server.base_url, "--models", "smollm2-135m", "--input-tokens", "96",
+        "--output-tokens", "10", "--requests", "3", "--rounds", "1", "--warmup", "0",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    path = run_dir(tmp_path)
+    done = records(path)
+    assert {r.input_tokens for r in done} == {96}
+    assert all(r.completion_tokens == 10 and r.output_held for r in done)
+    assert summary(path)["models"][0]["info"]["token_counter"] == "server"

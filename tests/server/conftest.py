@@ -1,18 +1,23 @@
 """A real assay server on a free loopback port, run by uvicorn in a thread: over the bundled
 models (`server`, `make_server`), or over fake models that load nothing (`fake_server`,
-`make_fake_server`) for what the server does around a model."""
+`make_fake_server`) for what the server does around a model; `adapter_registry` has an
+adapter that can do nothing beyond generating text."""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
+from assay.config import Settings
 from assay.registry import ModelRegistry
 from assay.server.app import create_app
 from assay.server.settings import ServerSettings
@@ -72,3 +77,16 @@ def fake_server(fake_registry: ModelRegistry) -> Iterator[RunningServer]:
 @pytest.fixture
 def make_fake_server(fake_registry: ModelRegistry) -> ServerFactory:
     return lambda **overrides: running_server(fake_registry, **overrides)
+
+
+@pytest.fixture
+def adapter_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRegistry:
+    """The model "plain", an example adapter (no min_tokens, no tokenizer), in a runner."""
+    examples = Path(__file__).resolve().parents[2] / "examples" / "custom_adapter"
+    models = tmp_path / "models.json"
+    models.write_text(json.dumps({"plain": {"adapter": "broken_adapters:PlainText"}}))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(examples), os.environ.get("PYTHONPATH", "")])
+    )
+    monkeypatch.syspath_prepend(str(examples))
+    return ModelRegistry(Settings(models_file=models))

@@ -34,7 +34,7 @@ from assay.engines.base import (
     SamplingParams,
     Usage,
 )
-from assay.engines.loading import LoadMeter, model_info, path_bytes
+from assay.engines.loading import LoadMeter, check_min_tokens, model_info, path_bytes
 from assay.engines.stops import StopBuffer
 from assay.errors import EngineError, ModelFileError
 
@@ -135,6 +135,7 @@ class AdapterModel(LoadedModelBase):
         params: SamplingParams,
         cancel: CancelToken | None,
     ) -> Iterator[Chunk]:
+        check_min_tokens(self, params)  # the contract has no such parameter
         arguments = {
             "temperature": params.temperature,
             "top_p": params.top_p,

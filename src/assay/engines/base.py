@@ -116,6 +116,10 @@ class SamplingParams:
     min_tokens: int = 0
 
 
+# SamplingParams.min_tokens that holds a generation to its limit, whatever the limit is.
+UNTIL_LIMIT = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Usage:
     prompt_tokens: int
@@ -282,6 +286,12 @@ class LoadedModel(Protocol):
         ...
 
     @property
+    def min_tokens(self) -> bool:
+        """True when its generations hold SamplingParams.min_tokens (no end of generation
+        before that many tokens); a model without it refuses min_tokens above 0."""
+        ...
+
+    @property
     def tools(self) -> bool:
         """True when `chat` puts SamplingParams.tools and tool turns into the prompt."""
         ...
@@ -289,6 +299,12 @@ class LoadedModel(Protocol):
     @property
     def embeddings(self) -> bool:
         """True when `embed` gives vectors; without it, `embed` raises EngineError."""
+        ...
+
+    @property
+    def token_ids(self) -> bool:
+        """True when `tokenize` and `detokenize` speak its own tokenizer's ids; without it,
+        they raise EngineError."""
         ...
 
     def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
@@ -324,6 +340,15 @@ class LoadedModel(Protocol):
         """Tokens in text under this model's tokenizer (no BOS)."""
         ...
 
+    def tokenize(self, text: str) -> list[int]:
+        """The ids of the tokens count_tokens counts (LoadedModel.token_ids)."""
+        ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of token ids, special tokens written out; an EngineError naming an id
+        that is not in the vocabulary."""
+        ...
+
     def close(self) -> None:
         """Free the model's memory; the object is unusable afterwards."""
         ...
@@ -337,12 +362,26 @@ class LoadedModelBase:
     grammar: bool = False
     json_schema: bool = False
     logprobs: bool = False
+    min_tokens: bool = False
     tools: bool = False
     embeddings: bool = False
+    token_ids: bool = False
     info: ModelInfo
 
     def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:
         raise EngineError(f"the {self.info.engine} engine gives no embeddings")
+
+    def tokenize(self, text: str) -> list[int]:
+        raise EngineError(self._no_token_ids())
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        raise EngineError(self._no_token_ids())
+
+    def _no_token_ids(self) -> str:
+        return (
+            f"the {self.info.engine} engine gives no token ids (it has no tokenizer of its "
+            "own); use a llama.cpp or ONNX model"
+        )
 
     pid: int | None = None
 

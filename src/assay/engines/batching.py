@@ -4,9 +4,9 @@ One scheduler thread owns a llama.cpp context with one KV-cache slot per sequenc
 (`n_seq_max` = slots; one unified buffer of `slots` context windows). Every step it builds
 one `llama_batch` holding the next token of every decoding sequence plus a chunk of each new
 prompt, calls `llama_decode` once, and samples each sequence with its own sampler chain
-(its own temperature, top-k/p, min-p, penalties, grammar and seed). New requests join
-between steps; a sequence that ends (end of generation, its token limit, the context
-limit, a cancel, or its reader going away) frees its slot at once.
+(its own temperature, top-k/p, min-p, penalties, grammar, seed and min_tokens). New
+requests join between steps; a sequence that ends (end of generation, its token limit, the
+context limit, a cancel, or its reader going away) frees its slot at once.
 
 Readers are the request threads: each gets its tokens through a queue and turns them into
 Chunks with the same loop as the unbatched path, so stop strings and UTF-8 behave alike.
@@ -24,7 +24,7 @@ import numpy as np
 
 from assay.engines.base import CancelToken, SamplingParams
 from assay.engines.logprobs import TokenLogprobs, from_logits
-from assay.engines.sampling import SequenceSampler
+from assay.engines.sampling import EndTokenIds, SequenceSampler
 from assay.engines.threads import ThreadPolicy
 from assay.errors import EngineError
 
@@ -131,6 +131,7 @@ class BatchScheduler:
         self._batch = lib.llama_batch_init(batch_size, 0, 1)
         self._n_vocab = int(lib.llama_vocab_n_tokens(vocab))
         self._is_eog = eog_checker(lib, vocab)
+        self.end_ids = EndTokenIds(lib, vocab, self._n_vocab)
         self._inbox: queue.SimpleQueue[BatchedSequence | None] = queue.SimpleQueue()
         self._active: list[BatchedSequence] = []
         self._free = list(range(slots))
@@ -244,7 +245,15 @@ class BatchScheduler:
         )
         picks = rows.argmax(axis=1)
         row = {s: i for i, s in enumerate(sampled)}
-        return {s: int(picks[row[s]]) for s in greedy}
+        tokens = {s: int(picks[row[s]]) for s in greedy}
+        for s, token in tokens.items():
+            if s.generated < s.params.min_tokens and self._is_eog(token):
+                # Held (min_tokens): the best token that does not end it, from a copy, so
+                # that its log probabilities stay the model's own.
+                held = rows[row[s]].copy()
+                held[self.end_ids.get()] = -np.inf
+                tokens[s] = int(held.argmax())
+        return tokens
 
     def _put(self, i: int, token: int, position: int, slot: int, logits: bool) -> None:
         batch = self._batch
@@ -283,7 +292,7 @@ class BatchScheduler:
         sequence.out.put(error if error is not None else END)
 
     def _sampler(self, params: SamplingParams) -> SequenceSampler:
-        return SequenceSampler(self._lib, self._vocab, self._n_vocab, params)
+        return SequenceSampler(self._lib, self._vocab, self._n_vocab, params, self.end_ids)
 
 
 def _plain_greedy(params: SamplingParams) -> bool:

@@ -28,6 +28,7 @@ from assay.engines.base import (
     Message,
     SamplingParams,
 )
+from assay.engines.loading import check_min_tokens
 from assay.errors import AssayError
 
 if TYPE_CHECKING:
@@ -188,11 +189,13 @@ class _DeclaredRemoteModel(LoadedModelBase):
     def chat(
         self, messages: Sequence[Message], params: SamplingParams, cancel: CancelToken | None = None
     ) -> Iterator[Chunk]:
+        check_min_tokens(self, params)  # whether the upstream would hold it is unknown
         return self._model.chat(messages, params, cancel)
 
     def complete(
         self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
     ) -> Iterator[Chunk]:
+        check_min_tokens(self, params)
         return self._model.complete(prompt, params, cancel)
 
     def count_tokens(self, text: str) -> int:

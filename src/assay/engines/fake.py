@@ -5,9 +5,10 @@ A fake model's tokens are words. It replies with a fixed text (`FakeOptions.repl
 words it picks from the prompt and the seed (temperature plays no part: the same prompt and
 seed give the same reply, in every process). Its replies go through `chunks_from_tokens`,
 the loop llama.cpp and ONNX models stream through, so max_tokens, stop strings, cancellation,
-the context and the usage behave as they do on a real engine. Its options add what a real
-model does slowly or rarely: a time to the first token and between tokens, a slow or failing
-load, a fault after some tokens, and the slots (`parallel`) of a batched model.
+the context and the usage behave as they do on a real engine; min_tokens holds a reply that
+would end sooner, going on with made-up words. Its options add what a real model does slowly
+or rarely: a time to the first token and between tokens, a slow or failing load, a fault
+after some tokens, and the slots (`parallel`) of a batched model.
 
 In a models.json: `{"mock": {"engine": "fake", "fake": {"reply": "Hello!", "token_s": 0.05}}}`
 (the catalog's FakeSource carries the options); in Python: `FakeEngine(FakeOptions(...))`.
@@ -111,7 +112,10 @@ class FakeEngine:
 
 
 class FakeModel(LoadedModelBase):
-    """A loaded fake: deterministic replies at the options' pace. No grammar, no logprobs."""
+    """A loaded fake: deterministic replies at the options' pace. No grammar, no logprobs,
+    no token ids."""
+
+    min_tokens = True
 
     def __init__(self, info: ModelInfo, options: FakeOptions, parallel: int = 1) -> None:
         self.info = info
@@ -144,6 +148,8 @@ class FakeModel(LoadedModelBase):
         prompt_tokens = self.count_tokens(prompt)
         limit = token_budget(prompt_tokens, self.info.context_size, params.max_tokens)
         words, ends = self._reply(prompt, params.seed)
+        if ends and params.min_tokens > 0:
+            words = _held(words, params.min_tokens, prompt, params.seed or 0)
         tokens = self._paced(words, ends, cancel)
         return self._stream(tokens, params.stop, cancel, limit, prompt_tokens)
 
@@ -233,6 +239,18 @@ def made_up_words(prompt: str, seed: int, count: int | None) -> Iterator[str]:
     for index in indices:
         word = rng.choice(VOCABULARY)
         yield word if index == 0 else " " + word
+
+
+def _held(words: Iterable[str], min_tokens: int, prompt: str, seed: int) -> Iterator[str]:
+    """The reply, gone on with made-up words when it would end before min_tokens words (as a
+    model held past its end of generation goes on)."""
+    count = 0
+    for word in words:
+        count += 1
+        yield word
+    if count < min_tokens:
+        for word in made_up_words(f"held\x00{prompt}", seed, min_tokens - count):
+            yield word if word.startswith(" ") else " " + word
 
 
 def _wait(seconds: float, cancel: CancelToken | None) -> None:

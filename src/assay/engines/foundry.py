@@ -40,7 +40,15 @@ from assay.engines.base import (
     SamplingParams,
     Usage,
 )
-from assay.engines.loading import LoadMeter, check_grammar, model_info, path_bytes, token_budget
+from assay.engines.loading import (
+    LoadMeter,
+    check_grammar,
+    check_min_tokens,
+    check_token_ids,
+    model_info,
+    path_bytes,
+    token_budget,
+)
 from assay.engines.onnx_genai import GenaiFolder, read_genai_folder
 from assay.engines.token_stream import chunks_from_tokens
 from assay.errors import AssayError, ContextOverflowError, EngineError, ModelFileError
@@ -156,6 +164,7 @@ class FoundryModel(LoadedModelBase):
     ChatSession (a session keeps history, and requests here are independent)."""
 
     json_schema = True  # held by the runtime's guidance (see _guidance)
+    token_ids = True  # its folder's tokenizer.json
 
     def __init__(
         self,
@@ -186,6 +195,7 @@ class FoundryModel(LoadedModelBase):
     ) -> Iterator[Chunk]:
         if params.json_schema is None:  # a schema is held by guidance (its grammar unused)
             check_grammar(self, params)
+        check_min_tokens(self, params)  # its SearchOptions have no min_length
         if not 0 <= params.temperature <= 2:
             raise EngineError("Foundry Local takes a temperature from 0 to 2")
         prompt_tokens = self.count_tokens(self._chat_format.render(messages))
@@ -239,11 +249,23 @@ class FoundryModel(LoadedModelBase):
         return self._chat_format.render(messages)
 
     def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._hf_tokenizer().encode(text, add_special_tokens=False).ids)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        tokenizer = self._hf_tokenizer()
+        check_token_ids(tokens, tokenizer.get_vocab_size())
+        return str(tokenizer.decode(list(tokens), skip_special_tokens=False))
+
+    def _hf_tokenizer(self) -> Any:
+        """The folder's tokenizer.json, read on first use."""
         if self._tokenizer is None:
             from tokenizers import Tokenizer
 
             self._tokenizer = Tokenizer.from_file(str(self._folder.path / "tokenizer.json"))
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return self._tokenizer
 
     def close(self) -> None:
         with self._lock:

@@ -31,9 +31,15 @@ from assay.engines.base import (
 from assay.engines.batching import BatchedSequence, BatchScheduler, eog_checker
 from assay.engines.chat_format import ChatFormat, chat_format_for
 from assay.engines.json_schema import grammar_for_schema_json
-from assay.engines.loading import LoadMeter, model_info, token_budget
+from assay.engines.loading import (
+    LoadMeter,
+    check_min_tokens,
+    check_token_ids,
+    model_info,
+    token_budget,
+)
 from assay.engines.logprobs import TokenLogprobs, from_logits, with_text
-from assay.engines.sampling import SequenceSampler, check_grammar
+from assay.engines.sampling import EndTokenIds, SequenceSampler, check_grammar
 from assay.engines.threads import ThreadPolicy
 from assay.engines.token_stream import chunks_from_tokens
 from assay.errors import ContextOverflowError, EngineError, ModelFileError
@@ -215,8 +221,10 @@ class LlamaCppModel(LoadedModelBase):
     grammar = True
     json_schema = True
     logprobs = True
+    min_tokens = True
     tools = True
     embeddings = True
+    token_ids = True
 
     def __init__(
         self, llm: Any, info: ModelInfo, chat_format: ChatFormat, lib: Any, threads: ThreadPolicy
@@ -229,6 +237,7 @@ class LlamaCppModel(LoadedModelBase):
         self._lock = threading.Lock()
         self._pieces: dict[int, bytes] = {}
         self._is_eog = eog_checker(lib, self._vocab)
+        self._end = EndTokenIds(lib, self._vocab, self._n_vocab)
         self._policy = threads
         self._threads = info.threads
         self.info = info
@@ -330,7 +339,15 @@ class LlamaCppModel(LoadedModelBase):
         return [float(v) for v in (vector / norm if norm > 0 else vector)]
 
     def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self.tokenize(text))
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        check_token_ids(tokens, self._n_vocab)
+        text = self._llm.detokenize(list(tokens), special=True)
+        return str(text.decode("utf-8", errors="replace"))
 
     def close(self) -> None:
         with self._lock:
@@ -355,6 +372,7 @@ class LlamaCppModel(LoadedModelBase):
         # Checked before the first chunk is asked for, so a caller sees it at once.
         if not prompt_tokens:
             raise EngineError("the prompt is empty; send some text")
+        check_min_tokens(self, params)
         limit = token_budget(len(prompt_tokens), self.info.context_size, params.max_tokens)
         if params.grammar is None and params.json_schema is not None:
             # The schema's grammar: samplers read params.grammar, on both paths.
@@ -384,7 +402,7 @@ class LlamaCppModel(LoadedModelBase):
                 llm.reset()
             self._retune()
             try:
-                if grammar is None:
+                if grammar is None and params.min_tokens <= 0:
                     tokens = llm.generate(
                         prompt_tokens,
                         temp=params.temperature,
@@ -408,13 +426,14 @@ class LlamaCppModel(LoadedModelBase):
 
     def _constrained(self, prompt_tokens: list[int], params: SamplingParams) -> Iterator[int]:
         """Llama.generate's loop, sampled by a SequenceSampler: its grammar checks the drawn
-        token instead of walking the whole vocabulary at every step."""
+        token instead of walking the whole vocabulary at every step, and it holds off the
+        end of generation until min_tokens were drawn."""
         llm = self._llm
         # Keep what the KV cache holds of this prompt, as generate does; the last prompt
         # token is decoded again so that its logits are there to sample from.
         kept = llm.longest_token_prefix(llm._input_ids[: llm.n_tokens], prompt_tokens)
         llm.n_tokens = min(kept, len(prompt_tokens) - 1)
-        sampler = SequenceSampler(self._lib, self._vocab, self._n_vocab, params)
+        sampler = SequenceSampler(self._lib, self._vocab, self._n_vocab, params, self._end)
         try:
             pending = prompt_tokens[llm.n_tokens :]
             while True:
@@ -495,6 +514,7 @@ class BatchedLlamaCppModel(LlamaCppModel):
     ) -> None:
         super().__init__(llm, info, chat_format, lib, threads)
         self._scheduler = scheduler
+        self._end = scheduler.end_ids  # one scan of the vocabulary, the scheduler's
         self.parallel = scheduler.slots
 
     def observe(self, observer: StepObserver) -> bool:
@@ -515,6 +535,8 @@ class BatchedLlamaCppModel(LlamaCppModel):
         limit: int,
         grammar: Any = None,
     ) -> Iterator[Chunk]:
+        if params.min_tokens > 0:
+            self._end.get()  # the first time, scanned here rather than in the decode loop
         sequence = self._scheduler.submit(BatchedSequence(prompt_tokens, params, limit, cancel))
         logprob = None
         if params.logprobs is not None:

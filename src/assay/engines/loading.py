@@ -4,12 +4,14 @@ Around a load: `LoadMeter` takes the time and the resident memory the load adds 
 before the engine's own loading call, stopped right after it), and `model_info` records them
 with the file's size in the ModelInfo every result carries. Before a generation:
 `token_budget` refuses a prompt that fills the context and caps max_tokens at what is left,
-and `check_grammar` refuses a grammar the model cannot follow.
+`check_grammar` refuses a grammar the model cannot follow, and `check_min_tokens` a
+min_tokens it cannot hold.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,4 +106,31 @@ def check_grammar(model: LoadedModel, params: SamplingParams) -> None:
         raise EngineError(
             f"the {model.info.engine} engine takes no GBNF grammar (response_format); "
             "use a llama.cpp model"
+        )
+
+
+def check_token_ids(tokens: Sequence[int], vocabulary: int) -> None:
+    """Refuse an id outside the vocabulary before a tokenizer sees it (llama.cpp aborts)."""
+    for token in tokens:
+        if not 0 <= token < vocabulary:
+            raise EngineError(
+                f"token id {token} is not in the vocabulary (0 to {vocabulary - 1}); send ids "
+                "that /tokenize gave"
+            )
+
+
+def check_min_tokens(model: LoadedModel, params: SamplingParams) -> None:
+    """Refuse min_tokens the model does not declare it holds (LoadedModel.min_tokens), and
+    min_tokens with a grammar or a schema, which may allow nothing but the end first."""
+    if params.min_tokens <= 0:
+        return
+    if not model.min_tokens:
+        raise EngineError(
+            f"the {model.info.engine} engine cannot hold min_tokens (or ignore_eos); "
+            "use a llama.cpp or ONNX model"
+        )
+    if params.grammar is not None or params.json_schema is not None:
+        raise EngineError(
+            "min_tokens (or ignore_eos) cannot hold with a grammar or a schema, which may "
+            "allow nothing but the end first; drop one of them"
         )

@@ -4,7 +4,8 @@
 Chat prompts come from the folder's own template (`chat_template.jinja`, else the
 `chat_template` of `tokenizer_config.json`), rendered in the same Jinja sandbox as GGUF
 templates; ONNX Runtime GenAI's sampler does greedy, temperature, top-k, top-p, seed and
-repetition penalty. It has no min-p: that option is ignored here.
+repetition penalty, and holds min_tokens with its min_length (the end-of-sequence tokens of
+genai_config.json cannot be drawn before it). It has no min-p: that option is ignored here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from assay.config import available_cores
 from assay.engines.base import (
@@ -32,6 +35,8 @@ from assay.engines.chat_format import ChatFormat, chat_format_from_template, fal
 from assay.engines.loading import (
     LoadMeter,
     check_grammar,
+    check_min_tokens,
+    check_token_ids,
     model_info,
     path_bytes,
     token_budget,
@@ -166,6 +171,9 @@ class OnnxGenaiEngine:
 class OnnxGenaiModel(LoadedModelBase):
     """One loaded ONNX GenAI model; generations run one at a time."""
 
+    min_tokens = True
+    token_ids = True
+
     def __init__(
         self,
         og: Any,
@@ -179,6 +187,7 @@ class OnnxGenaiModel(LoadedModelBase):
         self._model = model
         self._tokenizer = tokenizer
         self._eos = folder.eos_token_ids
+        self._vocabulary = int(folder.config["model"].get("vocab_size") or 0)
         self._chat_format = chat_format
         self._lock = threading.Lock()
         self.info = info
@@ -205,6 +214,13 @@ class OnnxGenaiModel(LoadedModelBase):
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text))
 
+    def tokenize(self, text: str) -> list[int]:
+        return [int(token) for token in self._tokenizer.encode(text)]
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        check_token_ids(tokens, self._vocabulary)
+        return str(self._tokenizer.decode(np.array(tokens, dtype=np.int32)))
+
     def close(self) -> None:
         with self._lock:
             self._model = self._tokenizer = None
@@ -218,16 +234,22 @@ class OnnxGenaiModel(LoadedModelBase):
     ) -> Iterator[Chunk]:
         if params.json_schema is None:  # a schema is held by guidance (its grammar unused)
             check_grammar(self, params)
+        check_min_tokens(self, params)
         tokens = [int(t) for t in self._tokenizer.encode(prompt)]
         limit = token_budget(len(tokens), self.info.context_size, params.max_tokens)
         return self._stream(tokens, params, stops, cancel, limit)
 
-    def _search_options(self, params: SamplingParams, max_length: int) -> dict[str, Any]:
+    def _search_options(
+        self, params: SamplingParams, prompt_tokens: int, limit: int
+    ) -> dict[str, Any]:
+        max_length = prompt_tokens + limit  # min_length and max_length count the prompt too
         options: dict[str, Any] = {
             "max_length": max_length,
             "do_sample": params.temperature > 0,
             "repetition_penalty": params.repeat_penalty,
         }
+        if params.min_tokens > 0:
+            options["min_length"] = min(prompt_tokens + params.min_tokens, max_length)
         if params.temperature > 0:
             seed = params.seed if params.seed is not None else random.getrandbits(31)
             options |= {
@@ -251,7 +273,7 @@ class OnnxGenaiModel(LoadedModelBase):
                 raise EngineError("the model was unloaded")
             og = self._og
             search = og.GeneratorParams(self._model)
-            search.set_search_options(**self._search_options(params, len(tokens) + limit))
+            search.set_search_options(**self._search_options(params, len(tokens), limit))
             try:
                 if params.json_schema is not None:
                     # llguidance, in the runtime: the same structured outputs as llama.cpp's.

@@ -37,6 +37,7 @@ from assay.runner.protocol import (
     ChannelClosed,
     ChunkOut,
     CountTokens,
+    Detokenize,
     Embed,
     Failed,
     Generate,
@@ -49,6 +50,7 @@ from assay.runner.protocol import (
     Started,
     StatsRequest,
     Step,
+    Tokenize,
     Unload,
     error_kind,
 )
@@ -114,8 +116,10 @@ class Runner:
             grammar=model.grammar,
             json_schema=model.json_schema,
             logprobs=model.logprobs,
+            min_tokens=model.min_tokens,
             tools=model.tools,
             embeddings=model.embeddings,
+            token_ids=model.token_ids,
         )
         self.channel.send(Loaded(model.info, capabilities, self._threads()))
         return True
@@ -136,7 +140,7 @@ class Runner:
                 token = self._cancels.get(message.rid)
             if token is not None:
                 token.cancel()
-        elif isinstance(message, CountTokens | Embed | StatsRequest):
+        elif isinstance(message, CountTokens | Tokenize | Detokenize | Embed | StatsRequest):
             self._spawn(self._answer, message)
         elif isinstance(message, Observe):
             assert self.model is not None
@@ -191,13 +195,17 @@ class Runner:
                 if steps:  # the last ones, that no chunk carried
                     self._send(Step(steps))
 
-    def _answer(self, request: CountTokens | Embed | StatsRequest) -> None:
+    def _answer(self, request: CountTokens | Tokenize | Detokenize | Embed | StatsRequest) -> None:
         model = self.model
         assert model is not None
         try:
             value: Any
             if isinstance(request, CountTokens):
                 value = model.count_tokens(request.text)
+            elif isinstance(request, Tokenize):
+                value = model.tokenize(request.text)
+            elif isinstance(request, Detokenize):
+                value = model.detokenize(request.tokens)
             elif isinstance(request, Embed):
                 value = model.embed(request.inputs)
             else:

@@ -54,6 +54,7 @@ from assay.runner.protocol import (
     ChannelClosed,
     ChunkOut,
     CountTokens,
+    Detokenize,
     Embed,
     Failed,
     Generate,
@@ -65,6 +66,7 @@ from assay.runner.protocol import (
     RunnerStats,
     StatsRequest,
     Step,
+    Tokenize,
     Unload,
     rebuild_error,
     split_frames,
@@ -428,8 +430,10 @@ class RunnerModel(LoadedModelBase):
         self.grammar = caps.grammar
         self.json_schema = caps.json_schema
         self.logprobs = caps.logprobs
+        self.min_tokens = caps.min_tokens
         self.tools = caps.tools
         self.embeddings = caps.embeddings
+        self.token_ids = caps.token_ids
         self.pid = process.pid
         # What starting the process cost on top of the engine's load (interpreter, imports).
         self.spawn_seconds = spawn_seconds
@@ -478,6 +482,16 @@ class RunnerModel(LoadedModelBase):
     def count_tokens(self, text: str) -> int:
         value = self._call(lambda rid: CountTokens(rid, text))
         assert isinstance(value, int)
+        return value
+
+    def tokenize(self, text: str) -> list[int]:
+        value = self._call(lambda rid: Tokenize(rid, text))
+        assert isinstance(value, list)
+        return value
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        value = self._call(lambda rid: Detokenize(rid, tuple(tokens)))
+        assert isinstance(value, str)
         return value
 
     def embed(self, inputs: Sequence[EmbeddingInput]) -> Embeddings:

@@ -97,6 +97,22 @@ class CountTokens:
 
 
 @dataclass(frozen=True)
+class Tokenize:
+    """The token ids of text (LoadedModel.tokenize); the Result's value is a list of them."""
+
+    rid: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Detokenize:
+    """The text of token ids (LoadedModel.detokenize); the Result's value is a str."""
+
+    rid: int
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Embed:
     rid: int
     inputs: tuple[EmbeddingInput, ...]
@@ -129,8 +145,10 @@ class Capabilities:
     grammar: bool
     json_schema: bool
     logprobs: bool
+    min_tokens: bool
     tools: bool
     embeddings: bool
+    token_ids: bool
 
 
 @dataclass(frozen=True)
@@ -164,7 +182,7 @@ class ChunkOut:
 @dataclass(frozen=True)
 class Result:
     rid: int
-    value: int | bool | Embeddings | RunnerStats
+    value: int | bool | list[int] | str | Embeddings | RunnerStats
 
 
 @dataclass(frozen=True)
@@ -202,6 +220,8 @@ Message_ = (
     | Generate
     | Cancel
     | CountTokens
+    | Tokenize
+    | Detokenize
     | Embed
     | StatsRequest
     | Observe

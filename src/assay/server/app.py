@@ -46,6 +46,7 @@ from assay.server.schemas import (
 )
 from assay.server.security import GuardMiddleware, RequestCounter
 from assay.server.settings import ServerSettings
+from assay.server.tokens import add_token_routes
 from assay.server.worker import Job, ModelWorker, QueueFullError
 from assay.version import version
 
@@ -77,6 +78,7 @@ def create_app(
     install_error_handlers(app)
     _add_middleware(app, settings, metrics)
     _add_routes(app, manager, metrics)
+    add_token_routes(app, manager)
     return app
 
 
@@ -435,6 +437,8 @@ def _check_capabilities(
         wants.append(("tool_choice", "a model that constrains its output"))
     if body.top_logprobs_wanted() is not None and not model.logprobs:
         wants.append(("logprobs", "a model that gives log probabilities"))
+    if body.held is not None and not model.min_tokens:
+        wants.append((body.held, "a model that can hold off its end of generation"))
     if wants:
         field, what = wants[0]
         raise APIError(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from assay.engines import Message, SamplingParams, ToolCall, ToolSpec
+from assay.engines.base import UNTIL_LIMIT
 
 
 class ContentPart(BaseModel):
@@ -138,6 +139,21 @@ class _Sampling(BaseModel):
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1, le=1, description="only n=1 is supported")
     cache_prompt: bool = True
+    # vLLM's: no end of generation before min_tokens tokens; ignore_eos: none before the
+    # limit (max_tokens, else what the context leaves). Stop strings still end it.
+    min_tokens: int = Field(default=0, ge=0)
+    ignore_eos: bool = False
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> _Sampling:
+        limit = self.max_completion_tokens or self.max_tokens
+        if limit is not None and self.min_tokens > limit:
+            name = "max_completion_tokens" if self.max_completion_tokens else "max_tokens"
+            raise ValueError(
+                f"min_tokens ({self.min_tokens}) is above {name} ({limit}); lower min_tokens "
+                f"or raise {name}"
+            )
+        return self
 
     @field_validator("stop")
     @classmethod
@@ -148,18 +164,27 @@ class _Sampling(BaseModel):
 
     def sampling(self) -> SamplingParams:
         stops = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        max_tokens = self.max_completion_tokens or self.max_tokens
         return SamplingParams(
             temperature=self.temperature,
             top_p=self.top_p,
             top_k=self.top_k,
             min_p=self.min_p,
             seed=self.seed,
-            max_tokens=self.max_completion_tokens or self.max_tokens,
+            max_tokens=max_tokens,
             stop=stops,
             repeat_penalty=self.repeat_penalty,
             prefix_cache=self.cache_prompt,
             logprobs=self.top_logprobs_wanted(),
+            min_tokens=(max_tokens or UNTIL_LIMIT) if self.ignore_eos else self.min_tokens,
         )
+
+    @property
+    def held(self) -> str | None:
+        """The field that holds the output's length (ignore_eos, min_tokens), if one does."""
+        if self.ignore_eos:
+            return "ignore_eos"
+        return "min_tokens" if self.min_tokens > 0 else None
 
     def top_logprobs_wanted(self) -> int | None:
         """How many alternatives to give with each token's log probability; None: none."""
@@ -262,6 +287,11 @@ class ChatCompletionRequest(_Sampling):
             raise ValueError("a forced tool call and a response_format cannot both hold")
         if self.logprobs and self.tool_specs:
             raise ValueError("logprobs with tools is not served; drop one of them")
+        if self.held and (self.forced_tools or self.constrained):
+            raise ValueError(
+                f"{self.held} cannot hold with a response_format or a forced tool call, "
+                "whose grammar may allow nothing but the end first; drop one of them"
+            )
         return self
 
     @functools.cached_property
@@ -368,6 +398,65 @@ class EmbeddingRequest(BaseModel):
         for name in self.model_extra or {}:
             if name not in HARMLESS_FIELDS:
                 return Refusal(field=name, why="assay does not know this field")
+        return None
+
+
+# Fields of llama.cpp server's and vLLM's /tokenize that assay serves at one value only, with
+# what that value means: the tokens are the text's own, as count_tokens counts them.
+_TOKENIZE_FIXED: dict[str, tuple[bool, str]] = {
+    "add_special": (False, "no special tokens (BOS) are added"),
+    "add_special_tokens": (False, "no special tokens (BOS) are added"),
+    "parse_special": (False, "special-token text is tokenized as plain text"),
+    "with_pieces": (False, "the token ids alone are given"),
+    "return_token_strs": (False, "the token ids alone are given"),
+}
+
+
+class TokenizeRequest(BaseModel):
+    """POST /tokenize: llama.cpp server's body ({"content"}) or vLLM's ({"model", "prompt"}).
+    Other fields are kept so they can be refused by name."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = Field(default=None, min_length=1)
+    content: str | None = None
+    prompt: str | None = None
+
+    @model_validator(mode="after")
+    def _one_text(self) -> TokenizeRequest:
+        # Both, the same, is a client that speaks to either server (assay bench does).
+        if self.content is None and self.prompt is None:
+            raise ValueError("send the text as 'content' (llama.cpp) or as 'prompt' (vLLM)")
+        if None not in (self.content, self.prompt) and self.content != self.prompt:
+            raise ValueError("'content' and 'prompt' differ; send the text once")
+        return self
+
+    @property
+    def text(self) -> str:
+        return self.content if self.content is not None else self.prompt or ""
+
+    def refusal(self) -> Refusal | None:
+        for name, value in (self.model_extra or {}).items():
+            fixed = _TOKENIZE_FIXED.get(name)
+            if fixed is None:
+                return Refusal(field=name, why="assay does not know this field")
+            if value != fixed[0]:
+                return Refusal(field=name, why=f"only {json.dumps(fixed[0])} is served: {fixed[1]}")
+        return None
+
+
+class DetokenizeRequest(BaseModel):
+    """POST /detokenize: llama.cpp server's body ({"tokens"}) or vLLM's ({"model", "tokens"}).
+    Other fields are kept so they can be refused by name."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = Field(default=None, min_length=1)
+    tokens: list[int]
+
+    def refusal(self) -> Refusal | None:
+        for name in self.model_extra or {}:
+            return Refusal(field=name, why="assay does not know this field")
         return None
 
 
