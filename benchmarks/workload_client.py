@@ -115,6 +115,10 @@ def main() -> None:
     table.add_row(
         "paced: TTFT error mean", f"{statistics.fmean(ttft) * 1000 - PACED_TTFT_MS:+.2f} ms"
     )
+    p90 = statistics.quantiles(ttft, n=10)[-1]
+    table.add_row("paced: TTFT error p90", f"{p90 * 1000 - PACED_TTFT_MS:+.2f} ms")
+    late = sorted(r.index for r in paced if (metrics.ttft(r) or 0) * 1000 > PACED_TTFT_MS + 5)
+    table.add_row("paced: requests > 5 ms late (their indices)", f"{len(late)} {late[:8]}")
     table.add_row("paced: ITL error mean", f"{statistics.fmean(itl) * 1000 - PACED_ITL_MS:+.3f} ms")
     table.add_row(
         f"set-up: {args.requests} synthetic prompts of {INPUT} tokens (SmolLM2 tokenizer)",
