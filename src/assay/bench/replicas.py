@@ -12,10 +12,11 @@ import asyncio
 import math
 from collections.abc import Callable, Sequence
 
+from assay.bench.endpoint import EndpointTarget
 from assay.bench.probes import listening_pid
 from assay.bench.records import RequestRecord
 from assay.bench.spec import Balance
-from assay.bench.targets import BenchRequest, Clock, EndpointTarget, Generation, Target, TargetInfo
+from assay.bench.targets import BenchRequest, Clock, Generation, Target, TargetInfo
 
 
 class ReplicatedTarget:
