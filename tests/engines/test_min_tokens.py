@@ -92,7 +92,10 @@ def test_held_and_free_sequences_share_a_batch(batched: LoadedModel) -> None:
     for thread in threads:
         thread.join(120)
     free, held, sampled, floor = results
-    assert free == (NATURAL, "stop") and held == sampled == (40, "length")
+    # The free one still stops on its own; not necessarily at NATURAL: a batch of four can
+    # round its logits apart from a lone sequence's (benchmarks/batch_divergence.py).
+    assert free is not None and free[1] == "stop" and free[0] < 40
+    assert held == sampled == (40, "length")
     assert floor is not None and floor[0] >= 20
 
 

@@ -55,8 +55,9 @@ class LevelSummary(BaseModel):
     # objective, and those good requests per second of the level (goodput).
     slo_met_rate: float | None = None
     goodput: float | None = None
-    # Requests not sent because they do not fit the model's context ("does not fit").
-    skipped: int = 0
+    # Requests not sent because they do not fit the model's context ("does not fit");
+    # None when every request was sent.
+    skipped: int | None = None
     # With reasoning in any answered request (else None, as for a model that never thinks):
     # TTFO (the first answer token; TTFT for a request that did not reason), and the answered
     # requests' reasoning tokens (0 for one that did not reason) and answer tokens.
@@ -357,7 +358,7 @@ def _level(
             r.completion_tokens for r in ok if r.completion_tokens is not None
         ),
         first_error=errors[0].error if errors else None,
-        skipped=sum(1 for r in records if r.skipped is not None),
+        skipped=sum(1 for r in records if r.skipped is not None) or None,
         schema_valid_rate=_schema_valid_rate(ok),
         input_tokens=m.stats(r.input_tokens for r in ok if r.input_tokens is not None),
         output_held_rate=_share(r.output_held for r in ok),

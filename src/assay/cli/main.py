@@ -53,7 +53,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "report": (
         "assay.cli.report:report",
-        "Render a run's report (Markdown, CSV, JSON, self-contained HTML with charts).",
+        "Render a run's report (Markdown, CSV, JSON, self-contained HTML with charts, AIPerf's "
+        "JSON), or turn an AIPerf or GuideLLM export into one that compare and select read.",
     ),
     "compare": (
         "assay.cli.report:compare",
