@@ -25,13 +25,18 @@ def main() -> None:
     parser.add_argument("--models", default="smollm2-135m,gemma3-270m")
     parser.add_argument("--suite", default="meeting-notes")
     parser.add_argument("--out", type=Path, default=Path("runs"))
+    parser.add_argument("--warmup", type=int, default=1, help="Warm-up passes (8 requests each).")
     args = parser.parse_args()
     load_start = os.getloadavg()
     started = time.perf_counter()
     report = api.bench(
-        args.models.split(","), suite=args.suite, rounds=1, warmup=1, name="meeting-notes",
+        args.models.split(","),
+        suite=args.suite,
+        rounds=1,
+        warmup=args.warmup,
+        name="meeting-notes",
         out=args.out,
-    )  # fmt: skip
+    )
     elapsed = time.perf_counter() - started
     load_end = os.getloadavg()
     console = Console(width=160)
