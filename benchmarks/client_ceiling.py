@@ -155,13 +155,20 @@ def mock(
         server.wait(10)
 
 
+def split_cores() -> tuple[int, int]:
+    """(client core, server core): this process is pinned to the first, the mock goes on
+    the last."""
+    cores = sorted(os.sched_getaffinity(0))
+    client_core, server_core = cores[0], cores[-1]
+    os.sched_setaffinity(0, {client_core})
+    return client_core, server_core
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
-    cores = sorted(os.sched_getaffinity(0))
-    client_core, server_core = cores[0], cores[-1]
-    os.sched_setaffinity(0, {client_core})
+    client_core, server_core = split_cores()
     load = os.getloadavg()[0]
     rows = []
     with mock(server_core) as url:

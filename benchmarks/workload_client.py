@@ -35,7 +35,7 @@ from assay.bench.session import create_run, execute
 from assay.bench.workload import exact_text
 from assay.config import Settings
 from assay.registry import ModelRegistry
-from client_ceiling import mock
+from client_ceiling import mock, split_cores
 
 INPUT, OUTPUT, CONCURRENCY, PACED_TTFT_MS, PACED_ITL_MS = 1000, 128, 16, 20.0, 1.0
 
@@ -77,9 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
-    cores = sorted(os.sched_getaffinity(0))
-    client_core, server_core = cores[0], cores[-1]
-    os.sched_setaffinity(0, {client_core})
+    client_core, server_core = split_cores()
     load_start = os.getloadavg()[0]
     with mock(server_core, 0, 0, OUTPUT) as url:
         ceiling = level(url, args.requests)

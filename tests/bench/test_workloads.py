@@ -50,7 +50,9 @@ def test_synthetic_texts_have_the_exact_length_for_each_tokenizer(
         return count(text)
 
     async def make(key: str, n: int) -> str:
-        return await exact_text(counted, key, 1234, n)
+        text, got = await exact_text(counted, key, 1234, n)
+        assert got == count(text)  # the count it returns is the text's
+        return text
 
     for n in (1, 7, 100, 1000, 3000):
         text = asyncio.run(make(f"m|c1|{n}", n))

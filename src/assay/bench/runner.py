@@ -356,8 +356,8 @@ class BenchRunner:
         assert prompt.input_tokens is not None
         made = self._texts.get(key)
         if made is None:
-            text = await exact_text(target.count_tokens, key, self.spec.seed, prompt.input_tokens)
-            made = self._texts[key] = (text, await target.count_tokens(text))
+            made = await exact_text(target.count_tokens, key, self.spec.seed, prompt.input_tokens)
+            self._texts[key] = made
         return made
 
     def _sender(self, target: Target, model: str, level: Level) -> Send:

@@ -84,16 +84,18 @@ def words_for(key: str, seed: int | None, n: int, start: int = 0) -> list[str]:
     return picked[start:]
 
 
-async def exact_text(count: CountTokens, key: str, seed: int | None, tokens: int) -> str:
+async def exact_text(
+    count: CountTokens, key: str, seed: int | None, tokens: int
+) -> tuple[str, int]:
     """Text of exactly TOKENS tokens under COUNT, unique to KEY (or the nearest length the
-    tokenizer allows after a few tries: the caller records the count it gets)."""
+    tokenizer allows after a few tries), and its count, for the caller to record."""
     words = words_for(key, seed, tokens + 16)
     n = max(1, min(len(words), round(tokens * 0.9)))
     text = " ".join(words[:n])
     got = await count(text)
     for _ in range(8):  # steps of the measured words-per-token ratio
         if got == tokens:
-            return text
+            return text, got
         n = max(1, n + round((tokens - got) * n / max(got, 1)))
         while n > len(words):
             words += words_for(key, seed, 64, start=len(words))
@@ -115,7 +117,7 @@ async def exact_text(count: CountTokens, key: str, seed: int | None, tokens: int
             text, got = await _pad(count, text, got, tokens)
             break
         n, text, got = n + 1, candidate, more
-    return text
+    return text, got
 
 
 async def _pad(count: CountTokens, text: str, got: int, tokens: int) -> tuple[str, int]:
