@@ -11,11 +11,13 @@ from assay.quality.meeting_notes.metrics import (
     MATCH_THRESHOLD,
     WEIGHTS,
     coverage,
+    echoes_instruction,
     parse_text_notes,
     recall,
     same_person,
     score_notes,
 )
+from assay.quality.meeting_notes.tasks import SYSTEM, TEXT_INSTRUCTION
 from assay.quality.meeting_notes.transcripts import Transcript, problems
 
 MEETING = {
@@ -147,3 +149,19 @@ def test_the_validator_names_each_inconsistency() -> None:
         Transcript.model_validate(bad)
     meeting = Transcript.model_construct(**Transcript.model_validate(MEETING).__dict__)
     assert problems(meeting) == []
+
+
+def test_an_echo_of_the_instruction_is_not_notes(meeting: Transcript) -> None:
+    """A base model that continues its prompt repeats the headings and their example bullets:
+    that is not a format met, and the examples are not notes."""
+    echo = f"{SYSTEM}\n\n{TEXT_INSTRUCTION}\n\nMeeting: {meeting.title}\n"
+    score = score_notes(meeting, "text", echo)
+    assert score.echoed_instruction and not score.format_ok
+    notes = parse_text_notes(echo, meeting)
+    assert notes.decisions == () and notes.action_items == () and notes.open_questions == ()
+    assert score.decision_recall == 0.0 and score.action_recall == 0.0
+    good = score_notes(meeting, "text", GOOD_TEXT)
+    assert good.format_ok and not good.echoed_instruction
+    # Seven words of the instruction in a row are not yet an echo; eight are.
+    assert not echoes_instruction("- one bullet per decision the meeting made")
+    assert echoes_instruction("Decisions\n- one bullet per decision the meeting made")

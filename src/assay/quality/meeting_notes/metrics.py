@@ -9,6 +9,10 @@ owner is right when the output names the truth's owner by first name or full nam
 Invented people: a name in the output that the transcript never says. Names are read from
 the action items' owners, and from the text as two capitalised words in a row ("Dana
 Whitfield") neither of which appears anywhere in the transcript.
+
+An echo: an output that copies `ECHO_WORDS` words in a row of the task's own instruction (a
+base model continuing its prompt) fails the format check whatever headings it repeats, and
+the instruction's example bullets are never read as notes.
 """
 
 from __future__ import annotations
@@ -22,10 +26,20 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel
 
-from assay.quality.meeting_notes.tasks import MAX_WORDS, NOTES_SCHEMA, TaskKind
+from assay.quality.meeting_notes.tasks import (
+    JSON_INSTRUCTION,
+    MAX_WORDS,
+    NOTES_SCHEMA,
+    SYSTEM,
+    TEXT_INSTRUCTION,
+    TaskKind,
+)
 from assay.quality.meeting_notes.transcripts import Transcript
 
 MATCH_THRESHOLD = 0.5
+
+# An output with this many words in a row from the task's own instruction is an echo.
+ECHO_WORDS = 8
 
 # Weights of the task score (they sum to 1). The judge's rubric is reported apart.
 WEIGHTS: dict[str, float] = {
@@ -92,6 +106,7 @@ class NotesScore(BaseModel):
     json_valid: bool | None
     schema_valid: bool | None
     format_ok: bool
+    echoed_instruction: bool = False
     words: int
     length_ok: bool
     rouge_l: float
@@ -240,12 +255,37 @@ def parse_text_notes(output: str, transcript: Transcript) -> Notes:
         if section is None or bullet is None:
             continue
         text = bullet.group(1).strip()
-        if text and not _NONE.match(text):
+        if text and not _NONE.match(text) and tuple(_plain(text)) not in _placeholders():
             found[section].append(text)
     items = tuple(_text_item(text, transcript) for text in found["action_items"])
     return Notes(
         tuple(found["decisions"]), items, tuple(found["open_questions"]), parsed=len(seen) == 3
     )
+
+
+def _plain(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+@cache
+def _placeholders() -> frozenset[tuple[str, ...]]:
+    """The text instruction's own example bullets ("one bullet per decision ...")."""
+    lines = TEXT_INSTRUCTION.splitlines()
+    return frozenset(tuple(_plain(line)) for line in lines if line.startswith("- "))
+
+
+@cache
+def _instruction_runs() -> frozenset[tuple[str, ...]]:
+    plain = _plain(" ".join((SYSTEM, TEXT_INSTRUCTION, JSON_INSTRUCTION)))
+    return frozenset(tuple(plain[i : i + ECHO_WORDS]) for i in range(len(plain) - ECHO_WORDS + 1))
+
+
+def echoes_instruction(output: str) -> bool:
+    """Whether the output copies `ECHO_WORDS` words in a row of the task's instruction: a
+    base model continuing its prompt repeats the headings without writing notes."""
+    plain = _plain(output)
+    runs = _instruction_runs()
+    return any(tuple(plain[i : i + ECHO_WORDS]) in runs for i in range(len(plain) - ECHO_WORDS + 1))
 
 
 def _text_item(text: str, transcript: Transcript) -> Item:
@@ -303,6 +343,8 @@ def score_notes(transcript: Transcript, kind: TaskKind, output: str) -> NotesSco
     else:
         notes = parse_text_notes(output, transcript)
         format_ok = notes.parsed
+    echoed = echoes_instruction(output)
+    format_ok = format_ok and not echoed
     decision_recall = recall([d.text for d in truth.decisions], list(notes.decisions))
     tasks = [a.task for a in truth.action_items]
     matched = pair(tasks, [i.task for i in notes.action_items])
@@ -338,6 +380,7 @@ def score_notes(transcript: Transcript, kind: TaskKind, output: str) -> NotesSco
         json_valid=json_valid,
         schema_valid=schema_valid,
         format_ok=format_ok,
+        echoed_instruction=echoed,
         words=count,
         length_ok=length_ok,
         rouge_l=rouge,
