@@ -264,7 +264,8 @@ def parse_text_notes(output: str, transcript: Transcript) -> Notes:
 
 
 def _plain(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
+    """Every word, lower case (stop words kept: an echo is read word for word)."""
+    return _WORD.findall(text.lower())
 
 
 @cache
