@@ -275,18 +275,21 @@ def _placeholders() -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(_plain(line)) for line in lines if line.startswith("- "))
 
 
+def _runs(text: str) -> frozenset[tuple[str, ...]]:
+    """Every `ECHO_WORDS` words in a row of the text."""
+    plain = _plain(text)
+    return frozenset(tuple(plain[i : i + ECHO_WORDS]) for i in range(len(plain) - ECHO_WORDS + 1))
+
+
 @cache
 def _instruction_runs() -> frozenset[tuple[str, ...]]:
-    plain = _plain(" ".join((SYSTEM, TEXT_INSTRUCTION, JSON_INSTRUCTION)))
-    return frozenset(tuple(plain[i : i + ECHO_WORDS]) for i in range(len(plain) - ECHO_WORDS + 1))
+    return _runs(" ".join((SYSTEM, TEXT_INSTRUCTION, JSON_INSTRUCTION)))
 
 
 def echoes_instruction(output: str) -> bool:
     """Whether the output copies `ECHO_WORDS` words in a row of the task's instruction: a
     base model continuing its prompt repeats the headings without writing notes."""
-    plain = _plain(output)
-    runs = _instruction_runs()
-    return any(tuple(plain[i : i + ECHO_WORDS]) in runs for i in range(len(plain) - ECHO_WORDS + 1))
+    return not _runs(output).isdisjoint(_instruction_runs())
 
 
 def _text_item(text: str, transcript: Transcript) -> Item:
